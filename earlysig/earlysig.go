@@ -1,0 +1,69 @@
+// Package earlysig catches every catchable signal from the first moment the
+// binary runs, before any other package's init, so that nothing sent to a
+// freshly started PID 1 is lost or handled by the Go runtime's defaults.
+//
+// Why: a signal that arrives before signal.Notify covers it is handled by the
+// runtime, which makes a Go PID 1 exit with status 2 on SIGTERM and drops
+// SIGUSR1. This package has no dependencies beyond the standard library so
+// that Go's initialisation order runs its init() before client_golang's and
+// everything else's.
+//
+// It owns the one process-wide signal channel (the only package-level state
+// the binary has, because os/signal forces it). It must never act on a
+// signal: the supervisor drains Incoming and decides. In the exec shim and
+// the kill(1) personality it registers nothing, so their signals keep the
+// kernel's defaults.
+package earlysig
+
+import (
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+)
+
+// ShimEnv marks the process as the exec shim (see package graceful). It is
+// read here because the shim must not catch signals meant for the app it is
+// about to become.
+const ShimEnv = "ENTRYPOINT_INTERNAL_SHIM"
+
+// incoming is buffered generously: signals that arrive before the first app
+// exists are queued here until the supervisor delivers them.
+var incoming = make(chan os.Signal, 128)
+
+// Catchable lists the signals the init handles. It leaves out SIGKILL and
+// SIGSTOP (uncatchable), SIGCHLD (the reaper's own channel), SIGURG (the Go
+// runtime's preemption signal, golang/go#37942), the synchronous faults
+// (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: they belong to the
+// thread that caused them), and realtime signals 32 and 33, which glibc
+// reserves.
+func Catchable() []os.Signal {
+	skip := map[syscall.Signal]bool{
+		syscall.SIGKILL: true, syscall.SIGSTOP: true, syscall.SIGCHLD: true,
+		syscall.SIGURG: true, syscall.SIGSEGV: true, syscall.SIGBUS: true,
+		syscall.SIGFPE: true, syscall.SIGILL: true, syscall.SIGTRAP: true,
+		syscall.SIGSYS: true, 32: true, 33: true,
+	}
+	var sigs []os.Signal
+	for s := syscall.Signal(1); s <= 64; s++ {
+		if !skip[s] {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
+}
+
+func init() {
+	if os.Getenv(ShimEnv) != "" || filepath.Base(os.Args[0]) == "kill" {
+		return
+	}
+	signal.Notify(incoming, Catchable()...)
+}
+
+// Incoming returns the channel every caught signal arrives on, in order.
+// Only one goroutine (the supervisor's loop) may receive from it.
+func Incoming() <-chan os.Signal { return incoming }
+
+// Stop stops catching signals, restoring the defaults; used by CLI
+// subcommands that are clients, not an init.
+func Stop() { signal.Stop(incoming) }
