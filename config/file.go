@@ -190,6 +190,9 @@ func (w *walker) walk(path string, t reflect.Type, v any) (any, bool) {
 		case []any, map[string]any:
 			w.fail(path, "%s is not a string", describe(v))
 			return nil, false
+		case bool:
+			w.fail(path, "%v is not a string; YAML reads an unquoted y, yes, on, n, no or off as a boolean, so quote the value", v)
+			return nil, false
 		default:
 			w.fail(path, "%s is not a string; quote it: \"%v\"", describe(v), v)
 			return nil, false

@@ -219,6 +219,8 @@ func TestStrictFile(t *testing.T) {
 			[]string{`apps[0].command: "/app/server --port 8080" is not a list; write it as a list, one item per argument, like ["/app/server", "--port", "8080"]`}},
 		{"number in argv", "apps:\n- name: web\n  command: [/app/server, --port, 8080]\n",
 			[]string{`apps[0].command[2]: the number 8080 is not a string; quote it: "8080"`}},
+		{"YAML 1.1 boolean", "apps:\n- name: web\n  command: [/bin/sh, -c, y]\n",
+			[]string{"apps[0].command[2]: true is not a string; YAML reads an unquoted y, yes, on"}},
 		{"quoted bool", "health:\n  admin: \"yes\"\napps: [{name: web, command: [/bin/true]}]\n",
 			[]string{`health.admin: "yes" is not a boolean; write true or false without quotes`}},
 		{"bad duration", "apps:\n- name: web\n  command: [/bin/true]\n  drainTimeout: \"30\"\n",
@@ -580,3 +582,26 @@ func TestReference(t *testing.T) {
 }
 
 var update = flag.Bool("update", false, "rewrite REFERENCE.md")
+
+func TestEmptyEnvIsUnset(t *testing.T) {
+	file := writeYAML(t, "logLevel: warn\napps: [{name: web, command: [x], drainTimeout: 5s}]\n")
+	c := mustLoad(t, []string{"--config", file}, envOf("ENTRYPOINT_LOG_LEVEL", "", "ENTRYPOINT_DRAIN_TIMEOUT", " "))
+	if c.LogLevel != "warn" || c.Apps[0].DrainTimeout.D() != 5*time.Second {
+		t.Fatalf("empty env overrode the file: %+v", c)
+	}
+}
+
+// A value the file sets and a flag overrides is blamed on the flag; one
+// the flag does not touch is blamed on the file.
+func TestLabels(t *testing.T) {
+	file := writeYAML(t, "apps:\n- name: web\n  command: [x]\n  listen: [\":8080\"]\n- name: other\n  command: [/bin/y]\n  listen: [\":8081\"]\n")
+	msg := loadErr(t, []string{"--config", file, "--listen", ":8081"}, envOf())
+	want := file + `: apps[1].listen[0].address: ":8081" overlaps --listen; each socket can be bound once`
+	if msg != want+", give it another port or path" {
+		t.Fatalf("got  %s\nwant %s", msg, want)
+	}
+	msg = loadErr(t, []string{"--config", file}, envOf("ENTRYPOINT_NAME", "other"))
+	if msg != file+`: apps[1].name: "other" is already the name of apps[0]; give each app a unique name` {
+		t.Fatalf("got %s", msg)
+	}
+}

@@ -145,7 +145,7 @@ func options() []option {
 			set:  setString(func(c *Config, _ *App) *string { return &c.ControlSocket })},
 
 		{name: "name", yaml: "name", arg: "NAME", app: true, def: DefaultAppName,
-			help: "name of the app in logs, metrics and commands: [a-z0-9][a-z0-9-]*",
+			help: "name of the app in logs, metrics and commands: lowercase letters, digits and '-'",
 			set:  setString(func(_ *Config, a *App) *string { return &a.Name })},
 		{name: "listen", yaml: "listen", arg: "[NAME=]ADDR", list: true, app: true, def: "none",
 			help: `socket the init binds and passes as fd 3..: ":8080", "https=:8443", "unix:/run/app.sock"`,

@@ -87,7 +87,7 @@ func reference() string {
 		if o.yaml != "" {
 			key = "`" + o.yaml + "`"
 			if o.app {
-				key = "`apps[].` " + key
+				key = "`apps[]." + o.yaml + "`"
 			}
 		}
 		help := o.help
@@ -97,9 +97,28 @@ func reference() string {
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", mdEscape(flag), o.env(), key, mdEscape(o.def), mdEscape(help))
 	}
 	b.WriteString(`
-Per-app rows (` + "`apps[].`" + `) set the first app; other apps are configured in the file only.
-File-only keys: ` + "`apps[].command`, `apps[].env`, `apps[].dir`, `apps[].restart.crashLoop` (default 5), `apps[].restart.stableAfter` (default 10s), `apps[].listen[].mode`, `.owner`, `.backlog`" + `.
-Durations are written like "30s" or "1m30s" (a bare number in the file is seconds); signals like "SIGTERM", "TERM" or "15".
+Precedence: flags, then env, then the file, then defaults. An empty env var counts as unset; a zero
+duration counts as unset and gets the default. List flags replace the whole list of a lower layer.
+
+The command after ` + "`--`" + ` and the per-app rows (` + "`apps[].`" + `) describe the first app: with no ` + "`apps:`" + ` in the
+file they create it, otherwise the command replaces ` + "`apps[0].command`" + ` and the flags override ` + "`apps[0]`" + `'s
+fields. Further apps are configured in the file only; every app needs a unique ` + "`name`" + ` (lowercase letters,
+digits and ` + "`-`" + `, like ` + "`web`" + `; the first defaults to ` + "`app`" + `) and a ` + "`command`" + `.
+
+File-only keys: ` + "`apps[].command`" + ` (argv list), ` + "`apps[].env`" + `, ` + "`apps[].dir`" + `, ` + "`apps[].restart.crashLoop`" + ` (default 5),
+` + "`apps[].restart.stableAfter`" + ` (default 10s), ` + "`apps[].listen[].mode`" + ` (octal, unix only), ` + "`.owner`" + ` (numeric
+` + "`uid[:gid]`" + `, unix only), ` + "`.backlog`" + ` (default SOMAXCONN). In the file a listener may be written as the flag's
+string (` + "`\"https=:8443\"`" + `) or as a mapping.
+
+Listener addresses: ` + "`:8080`, `127.0.0.1:8080`, `[::1]:8080`, `unix:/run/app.sock`, `unix:@abstract`" + `. A listener
+without a ` + "`name=`" + ` is named after its address (` + "`tcp-8080`, `unix-app.sock`" + `; ` + "`-2`" + `, ` + "`-3`" + ` on a clash); names go
+into ` + "`LISTEN_FDNAMES`" + `. No address may be bound twice, across apps and the health listener.
+
+Readiness type, when not set: ` + "`exec`" + ` if a readiness command is given, ` + "`http`" + ` for an address with a scheme,
+` + "`tcp`" + ` for another address, else ` + "`notify`" + ` when the app has listeners and ` + "`none`" + ` without.
+
+Durations are written like "30s" or "1m30s" (a bare number in the file is seconds); signals like "SIGTERM", "TERM",
+"15" or "SIGRTMIN+3". The file is decoded strictly: an unknown key is an error naming the key and the file.
 `)
 	return b.String()
 }
