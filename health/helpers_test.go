@@ -113,6 +113,12 @@ func (f *fakeController) Ping(ctx context.Context) error {
 	return nil
 }
 
+func (f *fakeController) shutdownLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.shutdowns...)
+}
+
 func (f *fakeController) callLog() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -20,7 +20,7 @@ type certReloader struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	mu   sync.Mutex
+	mu     sync.Mutex
 	cert   *tls.Certificate
 	seen   [2]fileID
 	failed [2]fileID // last pair that did not load, to warn once

@@ -1,0 +1,208 @@
+package health
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	supervisor "github.com/entrypoint/entrypoint/init"
+)
+
+// adminActionTimeout bounds how long an admin request waits for a reload
+// or restart; a swap waits for the readiness gate (default 60s) and the
+// old generation's drain (default 30s).
+const adminActionTimeout = 5 * time.Minute
+
+// adminHeader must be sent by API clients when no token is configured: a
+// custom header cannot be sent cross-origin without a CORS preflight,
+// which this server never answers, so a form on another site cannot post.
+const adminHeader = "X-Entrypoint-Admin"
+
+const adminBase = "/debug/admin"
+
+//go:embed admin.html
+var adminPage string
+
+var adminTmpl = template.Must(template.New("admin").Parse(adminPage))
+
+type admin struct {
+	c     supervisor.Controller
+	token string
+	log   *slog.Logger
+}
+
+// actionResponse has the JSON shape of the control socket's Response.
+type actionResponse struct {
+	OK      bool                `json:"ok"`
+	Error   string              `json:"error,omitempty"`
+	Results []supervisor.Result `json:"results,omitempty"`
+	Status  *supervisor.Status  `json:"status,omitempty"`
+}
+
+func (a *admin) register(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+adminBase, a.page)
+	mux.HandleFunc("GET "+adminBase+"/status", a.guard(a.status))
+	mux.HandleFunc("POST "+adminBase+"/reload", a.guard(a.action("reload")))
+	mux.HandleFunc("POST "+adminBase+"/restart", a.guard(a.action("restart")))
+	mux.HandleFunc("POST "+adminBase+"/shutdown", a.guard(a.shutdown))
+}
+
+// page serves the shell of the admin page. It holds no state and no
+// secret, so it needs no token: the script asks for the token and sends it
+// with every API call.
+func (a *admin) page(w http.ResponseWriter, _ *http.Request) {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce) // never fails (crypto/rand documents it)
+	n := base64.StdEncoding.EncodeToString(nonce)
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", fmt.Sprintf(
+		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", n))
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	if err := adminTmpl.Execute(w, map[string]any{"Nonce": n, "Base": adminBase, "Header": adminHeader, "TokenRequired": a.token != ""}); err != nil {
+		a.log.Warn("render admin page", "err", err)
+	}
+}
+
+// guard applies the admin route's security checks before h runs:
+// cross-site requests are refused, then the token (or, without one, the
+// custom header and a loopback Host against DNS rebinding) is required.
+func (a *admin) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+			a.log.Warn("admin request refused: cross-site", "path", r.URL.Path, "remote", r.RemoteAddr, "secFetchSite", site)
+			writeJSON(w, http.StatusForbidden, actionResponse{Error: "cross-site admin requests are refused"})
+			return
+		}
+		if a.token != "" {
+			if !a.tokenOK(r.Header.Get("Authorization")) {
+				a.log.Warn("admin request refused: missing or wrong bearer token", "path", r.URL.Path, "remote", r.RemoteAddr)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="entrypoint-admin"`)
+				writeJSON(w, http.StatusUnauthorized, actionResponse{Error: "a valid admin token is required: Authorization: Bearer <token>"})
+				return
+			}
+		} else {
+			if r.Header.Get(adminHeader) != "1" {
+				writeJSON(w, http.StatusForbidden, actionResponse{Error: "header " + adminHeader + ": 1 is required"})
+				return
+			}
+			if !loopbackHost(r.Host) {
+				a.log.Warn("admin request refused: Host is not loopback", "path", r.URL.Path, "remote", r.RemoteAddr, "host", r.Host)
+				writeJSON(w, http.StatusForbidden, actionResponse{Error: "without an admin token the admin API answers only to a loopback Host"})
+				return
+			}
+		}
+		h(w, r)
+	}
+}
+
+// tokenOK compares digests so that neither the content nor the length of
+// the token leaks through timing.
+func (a *admin) tokenOK(header string) bool {
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	want := sha256.Sum256([]byte(a.token))
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
+	st := a.c.Status()
+	writeJSON(w, http.StatusOK, actionResponse{OK: true, Status: &st})
+}
+
+// action runs a reload or restart and answers with its outcome: 200 when
+// every app succeeded, 404 for an unknown app, 409 when an app rolled back
+// or failed its gate, 500 when the supervisor could not run it.
+func (a *admin) action(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		app := r.URL.Query().Get("app")
+		if app != "" && !hasApp(a.c.Status(), app) {
+			writeJSON(w, http.StatusNotFound, actionResponse{Error: fmt.Sprintf("unknown app %q", app)})
+			return
+		}
+		// A swap outlives the server's default write timeout.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(adminActionTimeout + 10*time.Second))
+		ctx, cancel := context.WithTimeout(r.Context(), adminActionTimeout)
+		defer cancel()
+		a.log.Info("admin action requested", "action", kind, "app", app, "remote", r.RemoteAddr)
+		run := a.c.Reload
+		if kind == "restart" {
+			run = a.c.Restart
+		}
+		results, err := run(ctx, app)
+		resp := actionResponse{OK: err == nil, Results: results}
+		code := http.StatusOK
+		if err != nil {
+			resp.Error = err.Error()
+			code = http.StatusInternalServerError
+		} else if msg := failures(results); msg != "" {
+			resp.OK, resp.Error, code = false, msg, http.StatusConflict
+		}
+		a.log.Info("admin action done", "action", kind, "app", app, "ok", resp.OK, "error", resp.Error)
+		writeJSON(w, code, resp)
+	}
+}
+
+func (a *admin) shutdown(w http.ResponseWriter, r *http.Request) {
+	a.log.Info("admin shutdown requested", "remote", r.RemoteAddr)
+	a.c.Shutdown("admin page")
+	writeJSON(w, http.StatusOK, actionResponse{OK: true})
+}
+
+func hasApp(st supervisor.Status, name string) bool {
+	for _, a := range st.Apps {
+		if a.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// failures joins the reasons of the failed results, "" when all succeeded.
+func failures(rs []supervisor.Result) string {
+	var msgs []string
+	for _, r := range rs {
+		if !r.OK {
+			msgs = append(msgs, fmt.Sprintf("%s %s: %s", r.Action, r.App, r.Reason))
+		}
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}

@@ -1,0 +1,172 @@
+package health
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const testToken = "s3cret-token-for-tests"
+
+func bearer(tok string) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + tok}
+}
+
+func decode(t *testing.T, r reply) actionResponse {
+	t.Helper()
+	var resp actionResponse
+	if err := json.Unmarshal([]byte(r.body), &resp); err != nil {
+		t.Fatalf("response is not JSON (%d): %v\n%s", r.code, err, r.body)
+	}
+	return resp
+}
+
+func TestAdminRefusesNetworkWithoutToken(t *testing.T) {
+	for _, addr := range []string{":9090", "0.0.0.0:9090", "10.1.2.3:9090", "[::]:9090", "pod.example:9090"} {
+		_, err := New(Options{Listen: addr, Admin: true, Controller: newFake()})
+		if !errors.Is(err, ErrAdminUnprotected) {
+			t.Errorf("New(admin on %s, no token) = %v, want ErrAdminUnprotected", addr, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), "ENTRYPOINT_ADMIN_TOKEN") || !strings.Contains(err.Error(), addr) {
+			t.Errorf("error does not say how to fix it: %v", err)
+		}
+	}
+	for _, o := range []Options{
+		{Listen: "127.0.0.1:9090", Admin: true},
+		{Listen: "[::1]:9090", Admin: true},
+		{Listen: ":9090", Admin: true, AdminToken: "x"},
+		{Listen: ":9090"},
+	} {
+		o.Controller = newFake()
+		if _, err := New(o); err != nil {
+			t.Errorf("New(%s admin=%v token=%v) = %v, want ok", o.Listen, o.Admin, o.AdminToken != "", err)
+		}
+	}
+}
+
+func TestAdminWithToken(t *testing.T) {
+	f := newFake(runningApp("web", 1), runningApp("api", 4))
+	_, base, logs := start(t, Options{Controller: f, Admin: true, AdminToken: testToken})
+	api := base + "/debug/admin"
+
+	// The page is a shell without secrets; it loads without the token.
+	r := do(t, nil, "GET", api, nil)
+	if r.code != 200 || !strings.Contains(r.body, "entrypoint admin") {
+		t.Fatalf("GET /debug/admin = %d", r.code)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("admin page CSP = %q", csp)
+	}
+	if strings.Contains(r.body, testToken) {
+		t.Error("the admin page contains the token")
+	}
+
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		hdr    map[string]string
+		code   int
+	}{
+		{"status needs the token", "GET", "/status", nil, 401},
+		{"wrong token", "GET", "/status", bearer("wrong"), 401},
+		{"token prefix", "GET", "/status", bearer(testToken[:5]), 401},
+		{"basic auth is not bearer", "GET", "/status", map[string]string{"Authorization": "Basic " + testToken}, 401},
+		{"reload needs the token", "POST", "/reload?app=web", nil, 401},
+		{"shutdown needs the token", "POST", "/shutdown", map[string]string{"X-Entrypoint-Admin": "1"}, 401},
+		{"GET on an action", "GET", "/reload?app=web", bearer(testToken), 405},
+		{"HEAD on an action", "HEAD", "/restart?app=web", bearer(testToken), 405},
+		{"GET on shutdown", "GET", "/shutdown", bearer(testToken), 405},
+		{"cross-site with a token", "POST", "/reload?app=web", map[string]string{"Authorization": "Bearer " + testToken, "Sec-Fetch-Site": "cross-site"}, 403},
+		{"same-site is not same-origin", "POST", "/reload?app=web", map[string]string{"Authorization": "Bearer " + testToken, "Sec-Fetch-Site": "same-site"}, 403},
+		{"unknown app", "POST", "/reload?app=nope", bearer(testToken), 404},
+	} {
+		r := do(t, nil, tc.method, api+tc.path, tc.hdr)
+		if r.code != tc.code {
+			t.Errorf("%s: %s %s = %d %s, want %d", tc.name, tc.method, tc.path, r.code, r.body, tc.code)
+		}
+		if tc.code == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+			t.Errorf("%s: 401 without WWW-Authenticate: Bearer", tc.name)
+		}
+		if tc.code == 405 && r.header.Get("Allow") != "POST" {
+			t.Errorf("%s: 405 with Allow %q, want POST", tc.name, r.header.Get("Allow"))
+		}
+	}
+	if calls := f.callLog(); len(calls) != 0 || len(f.shutdownLog()) != 0 {
+		t.Fatalf("refused requests reached the supervisor: %v %v", calls, f.shutdownLog())
+	}
+
+	st := decode(t, do(t, nil, "GET", api+"/status", bearer(testToken)))
+	if !st.OK || st.Status == nil || len(st.Status.Apps) != 2 || st.Status.Apps[1].Current.N != 4 {
+		t.Fatalf("status = %+v", st)
+	}
+	hdr := map[string]string{"Authorization": "Bearer " + testToken, "Sec-Fetch-Site": "same-origin"}
+	r = do(t, nil, "POST", api+"/reload?app=web", hdr)
+	res := decode(t, r)
+	if r.code != 200 || !res.OK || len(res.Results) != 1 || res.Results[0].To != 2 {
+		t.Fatalf("reload web = %d %+v", r.code, res)
+	}
+	r = do(t, nil, "POST", api+"/restart", bearer(testToken))
+	if res := decode(t, r); r.code != 200 || len(res.Results) != 2 {
+		t.Fatalf("restart all = %d %+v", r.code, res)
+	}
+	if want := []string{"reload web", "restart "}; !slices.Equal(f.callLog(), want) {
+		t.Errorf("supervisor calls = %q, want %q", f.callLog(), want)
+	}
+
+	// A rolled-back swap is a conflict that says why; a supervisor error is a 500.
+	f.mu.Lock()
+	f.rollback = "readiness gate timed out after 60s"
+	f.mu.Unlock()
+	r = do(t, nil, "POST", api+"/reload?app=api", bearer(testToken))
+	if res := decode(t, r); r.code != 409 || res.OK || !strings.Contains(res.Error, "readiness gate timed out") {
+		t.Errorf("rolled-back reload = %d %+v", r.code, res)
+	}
+	f.mu.Lock()
+	f.reloadErr = errors.New("supervisor is shutting down")
+	f.mu.Unlock()
+	r = do(t, nil, "POST", api+"/reload?app=api", bearer(testToken))
+	if res := decode(t, r); r.code != 500 || res.OK || res.Error != "supervisor is shutting down" {
+		t.Errorf("failed reload = %d %+v", r.code, res)
+	}
+
+	r = do(t, nil, "POST", api+"/shutdown", bearer(testToken))
+	if r.code != 200 || len(f.shutdownLog()) != 1 {
+		t.Errorf("shutdown = %d, supervisor got %v", r.code, f.shutdownLog())
+	}
+	if strings.Contains(logs.String(), testToken) {
+		t.Errorf("the token was logged:\n%s", logs)
+	}
+}
+
+func TestAdminOnLoopbackWithoutToken(t *testing.T) {
+	f := newFake(runningApp("web", 1))
+	_, base, _ := start(t, Options{Controller: f, Admin: true})
+	api := base + "/debug/admin"
+	custom := map[string]string{"X-Entrypoint-Admin": "1"}
+
+	// A plain cross-site form post carries no custom header.
+	if r := do(t, nil, "POST", api+"/reload?app=web", nil); r.code != 403 {
+		t.Errorf("POST without %s = %d, want 403", adminHeader, r.code)
+	}
+	if r := do(t, nil, "POST", api+"/reload?app=web", map[string]string{"X-Entrypoint-Admin": "1", "Sec-Fetch-Site": "cross-site"}); r.code != 403 {
+		t.Errorf("cross-site POST = %d, want 403", r.code)
+	}
+	// DNS rebinding: the browser thinks it talks to evil.example.
+	if r := do(t, nil, "POST", api+"/reload?app=web", map[string]string{"X-Entrypoint-Admin": "1", "Host": "evil.example"}); r.code != 403 {
+		t.Errorf("POST with a foreign Host = %d, want 403", r.code)
+	}
+	if len(f.callLog()) != 0 {
+		t.Fatalf("refused requests reached the supervisor: %v", f.callLog())
+	}
+	r := do(t, nil, "POST", api+"/reload?app=web", map[string]string{"X-Entrypoint-Admin": "1", "Sec-Fetch-Site": "same-origin"})
+	if res := decode(t, r); r.code != 200 || !res.OK {
+		t.Errorf("same-origin POST = %d %+v", r.code, res)
+	}
+	if r := do(t, nil, "GET", api+"/status", custom); r.code != 200 {
+		t.Errorf("status = %d", r.code)
+	}
+}
