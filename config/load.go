@@ -20,11 +20,16 @@ import (
 // otherwise the command replaces apps[0].command and the flags override
 // apps[0]'s fields. An empty env var counts as unset.
 //
-// On -h or --help, Load returns an error wrapping flag.ErrHelp; print
-// Usage() then. Any other error lists every problem found, one per line.
+// On -h or --help, Load writes Usage() to stderr, as the flag package does,
+// and returns an error wrapping flag.ErrHelp (exit 0). Any other error lists
+// every problem found, one per line.
 // Load is safe for concurrent use.
 func Load(args []string, getenv func(string) (string, bool)) (*Config, error) {
-	return load(args, getenv, DefaultFile)
+	cfg, err := load(args, getenv, DefaultFile)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stderr, Usage())
+	}
+	return cfg, err
 }
 
 func load(args []string, getenv func(string) (string, bool), defaultFile string) (*Config, error) {
