@@ -1,0 +1,56 @@
+// Package graceful owns the application's listening sockets, hands them to
+// each generation of the app, and runs the readiness gates that decide when
+// a new generation counts as serving.
+//
+// # Sockets
+//
+// Bind creates every configured listener once, with raw syscalls, before the
+// first generation starts. The sockets stay BLOCKING and are wrapped with
+// os.NewFile, never net.Listener: the app shares the open file description,
+// and a non-Go app expects a blocking socket. The init never accepts on
+// them; it only holds them open so that no connection is refused while
+// generations come and go (DESIGN rule 3). ":port" and "[::]:port" listen
+// dual-stack, as net.Listen does; "0.0.0.0:port" is IPv4 only, as the user
+// wrote; "unix:/path" and "unix:@abstract" are unix stream sockets.
+//
+// # Handoff (the env var contract)
+//
+// Spawn starts a generation with the sockets as fds 3.. in config order and:
+//
+//	LISTEN_FDS=<n>                   systemd socket activation
+//	LISTEN_FDNAMES=<name>:<name>...  in the same order
+//	LISTEN_PID=<the app's own pid>   set by the exec shim, see below
+//	SERVER_STARTER_PORT=8080=3;127.0.0.1:8081=4;[::1]:8082=5;/run/app.sock=6
+//	SERVER_STARTER_GENERATION=<N>    Server::Starter's names
+//	ENTRYPOINT_GENERATION=<N>        always
+//	NOTIFY_SOCKET=@entrypoint/...    when a Notify is given (abstract socket)
+//	WATCHDOG_USEC=<µs>               when a watchdog is configured
+//
+// Every one of these is removed from the environment first, so a stale value
+// inherited by the init never reaches a generation that gets none. Nothing
+// but fds 0, 1, 2 and the sockets reaches the app: Spawn marks every other
+// inherited fd close-on-exec before it forks.
+//
+// LISTEN_PID must equal the app's pid, and Go cannot run code between fork
+// and exec. So with sockets, Spawn executes /proc/self/exe with
+// earlysig.ShimEnv set to the app's path; the binary's main calls ShimMain
+// first thing, which drops ShimEnv, sets LISTEN_PID=getpid() and execve()s
+// the app with the argv it was given. Same pid, nothing of the shim left.
+// Without sockets the app is executed directly.
+//
+// # Readiness
+//
+// NewGate builds one of the gates of DESIGN rule 4: "notify" (READY=1 on the
+// generation's own NOTIFY_SOCKET, accepted only from that generation's
+// processes, checked with SCM_CREDENTIALS), "exec", "http", "tcp", "delay"
+// and "none". Every gate is bounded by its timeout. A Notify keeps
+// delivering every message on Messages after READY=1 (for WATCHDOG=1 and
+// STATUS=); the first READY=1 also closes Ready, which the notify gate waits
+// on, so the gate consumes nothing.
+//
+// # What it must never do
+//
+// It never waits for a process: every exit status comes from the reaper
+// (RunCommand registers its child there). It never closes the sockets
+// during a swap or restart; only Sockets.Close, at the very end, does.
+package graceful

@@ -1,0 +1,260 @@
+package graceful
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/reaper"
+)
+
+// Defaults of config.Readiness.
+const (
+	DefaultGateTimeout = 60 * time.Second
+	DefaultExecRetry   = time.Second
+	DefaultProbeRetry  = 200 * time.Millisecond // http and tcp
+	DefaultDelay       = time.Second            // the delay gate's wait
+)
+
+// ErrNotReady is wrapped by every gate error that means "the generation did
+// not become ready in time" (as opposed to ctx ending).
+var ErrNotReady = errors.New("graceful: not ready")
+
+// Gate decides when a new generation is ready.
+type Gate interface {
+	// Wait returns nil once t is ready, or an error saying why not:
+	// a timeout wrapping ErrNotReady with the last failure, or ctx's
+	// error. It does not watch the process; the caller races Wait against
+	// the generation's exit and cancels ctx.
+	Wait(ctx context.Context, t Target) error
+}
+
+// Target is the generation a gate waits for.
+type Target struct {
+	Pid    int            // the generation's pid (== its pgid)
+	Notify *Notify        // the notify gate's socket
+	Reaper *reaper.Reaper // the exec gate runs its command through it
+}
+
+// NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
+// "delay" or "none". Zero durations take the defaults above.
+func NewGate(r config.Readiness) (Gate, error) {
+	timeout := r.Timeout.D()
+	if timeout <= 0 {
+		timeout = DefaultGateTimeout
+	}
+	retry := func(d time.Duration) time.Duration {
+		if r.Delay > 0 {
+			return r.Delay.D()
+		}
+		return d
+	}
+	switch r.Type {
+	case "none":
+		return noneGate{}, nil
+	case "notify":
+		return notifyGate{timeout: timeout}, nil
+	case "delay":
+		return delayGate{delay: retry(DefaultDelay)}, nil
+	case "exec":
+		if len(r.Command) == 0 {
+			return nil, errors.New("readiness gate exec: command is empty")
+		}
+		return execGate{argv: r.Command, every: retry(DefaultExecRetry), timeout: timeout}, nil
+	case "http":
+		u := r.Address
+		if !strings.Contains(u, "://") {
+			u = "http://" + u
+		}
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("readiness gate http: address %q: want a URL like http://127.0.0.1:8081/healthz", r.Address)
+		}
+		return httpGate{url: pu.String(), every: retry(DefaultProbeRetry), timeout: timeout}, nil
+	case "tcp":
+		if _, _, err := net.SplitHostPort(r.Address); err != nil {
+			return nil, fmt.Errorf("readiness gate tcp: address %q: want host:port like 127.0.0.1:8081", r.Address)
+		}
+		return tcpGate{addr: r.Address, every: retry(DefaultProbeRetry), timeout: timeout}, nil
+	default:
+		return nil, fmt.Errorf("readiness type %q: want notify, exec, http, tcp, delay or none", r.Type)
+	}
+}
+
+type noneGate struct{}
+
+func (noneGate) Wait(context.Context, Target) error { return nil }
+
+type delayGate struct{ delay time.Duration }
+
+func (g delayGate) Wait(ctx context.Context, _ Target) error {
+	t := time.NewTimer(g.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("readiness gate delay: %w", ctx.Err())
+	}
+}
+
+type notifyGate struct{ timeout time.Duration }
+
+func (g notifyGate) Wait(ctx context.Context, t Target) error {
+	if t.Notify == nil {
+		return errors.New("readiness gate notify: the generation has no notify socket")
+	}
+	timer := time.NewTimer(g.timeout)
+	defer timer.Stop()
+	select {
+	case <-t.Notify.Ready():
+		return nil
+	case <-timer.C:
+		return &notReady{msg: "readiness gate notify: no READY=1 within " + seconds(g.timeout)}
+	case <-ctx.Done():
+		return fmt.Errorf("readiness gate notify: %w", ctx.Err())
+	}
+}
+
+// poll calls try every interval until it succeeds, the timeout passes (the
+// error wraps ErrNotReady and try's last error) or ctx ends. try gets a
+// context bounded by the timeout.
+func poll(ctx context.Context, name string, timeout, every time.Duration, try func(context.Context) error) error {
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		err := try(tctx)
+		if err == nil {
+			return nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			return fmt.Errorf("readiness gate %s: %w", name, ctx.Err())
+		}
+		t := time.NewTimer(every)
+		select {
+		case <-t.C:
+		case <-tctx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return fmt.Errorf("readiness gate %s: %w", name, ctx.Err())
+			}
+			return &notReady{msg: "readiness gate " + name + ": not ready within " + seconds(timeout) + ": " + last.Error(), last: last}
+		}
+	}
+}
+
+type execGate struct {
+	argv    []string
+	every   time.Duration
+	timeout time.Duration
+}
+
+func (g execGate) Wait(ctx context.Context, t Target) error {
+	if t.Reaper == nil {
+		return errors.New("readiness gate exec: no reaper")
+	}
+	env := append(os.Environ(), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
+	return poll(ctx, "exec", g.timeout, g.every, func(ctx context.Context) error {
+		out, code, err := RunCommand(ctx, t.Reaper, g.argv, env, "")
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("%s exited %d: %s", g.argv[0], code, tail(out, 512))
+		}
+		return nil
+	})
+}
+
+type httpGate struct {
+	url     string
+	every   time.Duration
+	timeout time.Duration
+}
+
+func (g httpGate) Wait(ctx context.Context, _ Target) error {
+	client := &http.Client{
+		// No proxy from the environment, no connection reuse: each probe
+		// must reach the new generation itself.
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		// A redirect is an answer: 3xx counts as ready.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	defer client.CloseIdleConnections()
+	return poll(ctx, "http", g.timeout, g.every, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			return fmt.Errorf("GET %s: %s", g.url, resp.Status)
+		}
+		return nil
+	})
+}
+
+type tcpGate struct {
+	addr    string
+	every   time.Duration
+	timeout time.Duration
+}
+
+func (g tcpGate) Wait(ctx context.Context, _ Target) error {
+	var d net.Dialer
+	return poll(ctx, "tcp", g.timeout, g.every, func(ctx context.Context) error {
+		c, err := d.DialContext(ctx, "tcp", g.addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// notReady is a gate timeout: it matches ErrNotReady and the last failure.
+type notReady struct {
+	msg  string
+	last error
+}
+
+func (e *notReady) Error() string   { return e.msg }
+func (e *notReady) Unwrap() []error {
+	if e.last == nil {
+		return []error{ErrNotReady}
+	}
+	return []error{ErrNotReady, e.last}
+}
+
+// seconds prints whole seconds as "60s" rather than "1m0s".
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return d.String()
+}
+
+// tail returns the last n bytes of out, trimmed, for an error message.
+func tail(out []byte, n int) string {
+	s := strings.TrimSpace(string(out))
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	if s == "" {
+		return "(no output)"
+	}
+	return s
+}

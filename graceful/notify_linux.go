@@ -1,0 +1,277 @@
+package graceful
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Message is one sd_notify datagram from a generation. Several assignments
+// may arrive in one datagram, newline separated; unknown ones are ignored.
+type Message struct {
+	Ready     bool   // READY=1
+	Stopping  bool   // STOPPING=1
+	Reloading bool   // RELOADING=1
+	Watchdog  bool   // WATCHDOG=1
+	Status    string // STATUS=...
+	Pid       int    // the sender, from SCM_CREDENTIALS
+}
+
+// Notify is one generation's NOTIFY_SOCKET: a unix datagram socket with an
+// abstract name, so it needs no writable filesystem.
+//
+// Only datagrams whose SCM_CREDENTIALS pid is the generation's pid, is in
+// its process group, or descends from it count; others are dropped with a
+// debug log. Datagrams that arrive before Attach are held and judged when
+// Attach names the generation, so an app that is ready quickly is not
+// missed.
+//
+// Every accepted Message goes to Messages, and the first READY=1 also
+// closes Ready: the notify gate waits on Ready and takes nothing from
+// Messages, which the supervisor reads for WATCHDOG=1 and STATUS= for the
+// generation's whole life.
+type Notify struct {
+	conn  *net.UnixConn
+	addr  string
+	ready chan struct{}
+	msgs  chan Message
+	done  chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex
+	pid     int // 0 until Attach
+	pending []Message
+	isReady bool
+	closed  bool
+}
+
+// msgBuffer is how many messages Messages holds for a slow reader before
+// it drops; READY=1 is never lost, since Ready records it.
+const msgBuffer = 64
+
+// NewNotify binds a fresh socket named "@entrypoint/<init pid>/<random>".
+// Close it when the generation is gone.
+func NewNotify() (*Notify, error) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	addr := fmt.Sprintf("@entrypoint/%d/%s", os.Getpid(), hex.EncodeToString(b[:]))
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", addr, err)
+	}
+	// SO_PASSCRED makes the kernel attach the sender's pid to every
+	// datagram, even when the sender sends none: the only trustworthy way
+	// to know who sent READY=1 (systemd does the same).
+	var serr error
+	rc, err := conn.SyscallConn()
+	if err == nil {
+		err = rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+	}
+	if err = errors.Join(err, serr); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", addr, err)
+	}
+	n := &Notify{
+		conn:  conn,
+		addr:  addr,
+		ready: make(chan struct{}),
+		msgs:  make(chan Message, msgBuffer),
+		done:  make(chan struct{}),
+	}
+	go n.read()
+	return n, nil
+}
+
+// Addr is the value for NOTIFY_SOCKET.
+func (n *Notify) Addr() string { return n.addr }
+
+// Attach names the generation: pid is its leader (and its process group).
+// Call it once, right after the generation started.
+func (n *Notify) Attach(pid int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pid != 0 || pid <= 0 {
+		return
+	}
+	n.pid = pid
+	for _, m := range n.pending {
+		n.judgeLocked(m)
+	}
+	n.pending = nil
+}
+
+// Ready is closed at the generation's first READY=1.
+func (n *Notify) Ready() <-chan struct{} { return n.ready }
+
+// Messages delivers every accepted message, in order, until Close. A
+// reader that falls more than 64 messages behind loses the newest.
+func (n *Notify) Messages() <-chan Message { return n.msgs }
+
+// Close closes the socket and then Messages.
+func (n *Notify) Close() error {
+	n.closeOnce.Do(func() {
+		n.closeErr = n.conn.Close()
+		<-n.done
+	})
+	return n.closeErr
+}
+
+func (n *Notify) read() {
+	defer func() {
+		n.mu.Lock()
+		n.closed = true
+		close(n.msgs)
+		n.mu.Unlock()
+		close(n.done)
+	}()
+	buf := make([]byte, 4096)
+	// Room for the credentials and for fds someone may push at us
+	// (FDSTORE=1); we close those.
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*253))
+	for {
+		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				slog.Warn("notify socket read failed", "addr", n.addr, "err", err)
+			}
+			return
+		}
+		pid := senderPid(oob[:noob])
+		if flags&unix.MSG_TRUNC != 0 || pid <= 0 {
+			slog.Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
+			continue
+		}
+		m := parseMessage(buf[:nb])
+		m.Pid = pid
+		n.mu.Lock()
+		if n.pid == 0 {
+			if len(n.pending) < msgBuffer {
+				n.pending = append(n.pending, m)
+			}
+		} else {
+			n.judgeLocked(m)
+		}
+		n.mu.Unlock()
+	}
+}
+
+// judgeLocked delivers m if its sender belongs to the generation.
+func (n *Notify) judgeLocked(m Message) {
+	if !inGeneration(m.Pid, n.pid) {
+		slog.Debug("notify message dropped: sender is not in the generation",
+			"pid", m.Pid, "generation_pid", n.pid)
+		return
+	}
+	if m.Ready && !n.isReady {
+		n.isReady = true
+		close(n.ready)
+	}
+	if n.closed {
+		return
+	}
+	select {
+	case n.msgs <- m:
+	default:
+		slog.Debug("notify message dropped: nobody reads Messages", "pid", m.Pid)
+	}
+}
+
+// senderPid returns the SCM_CREDENTIALS pid and closes any passed fds.
+func senderPid(oob []byte) int {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	pid := 0
+	for _, c := range cmsgs {
+		if fds, err := unix.ParseUnixRights(&c); err == nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			continue
+		}
+		if cred, err := unix.ParseUnixCredentials(&c); err == nil {
+			pid = int(cred.Pid)
+		}
+	}
+	return pid
+}
+
+func parseMessage(b []byte) Message {
+	var m Message
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		switch k {
+		case "READY":
+			m.Ready = v == "1"
+		case "STOPPING":
+			m.Stopping = v == "1"
+		case "RELOADING":
+			m.Reloading = v == "1"
+		case "WATCHDOG":
+			m.Watchdog = v == "1"
+		case "STATUS":
+			m.Status = v
+		}
+	}
+	return m
+}
+
+// inGeneration reports whether pid is the generation leader gen, in its
+// process group, or a descendant of it. A sender that already exited and
+// was reaped cannot be checked and does not count (systemd-notify has the
+// same race; send from a process that outlives the datagram).
+func inGeneration(pid, gen int) bool {
+	if pid == gen {
+		return true
+	}
+	p := pid
+	for range 64 {
+		ppid, pgrp, ok := procStat(p)
+		if !ok {
+			return false
+		}
+		if pgrp == gen || ppid == gen {
+			return true
+		}
+		if ppid <= 1 {
+			return false
+		}
+		p = ppid
+	}
+	return false
+}
+
+// procStat reads ppid and pgrp from /proc/<pid>/stat.
+func procStat(pid int) (ppid, pgrp int, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// "pid (comm) state ppid pgrp ...": comm may hold spaces and
+	// parentheses, so cut at the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	ppid, err1 := strconv.Atoi(f[1])
+	pgrp, err2 := strconv.Atoi(f[2])
+	return ppid, pgrp, err1 == nil && err2 == nil
+}

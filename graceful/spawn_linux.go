@@ -1,0 +1,251 @@
+package graceful
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/earlysig"
+)
+
+// Exit codes of the exec shim when it cannot become the app (tini's spawn).
+const (
+	ExitCodeNotFound      = 127
+	ExitCodeNotExecutable = 126
+)
+
+// handedVars are the variables Spawn owns: they are removed from every
+// generation's environment and set again only when they apply.
+func handedVars() []string {
+	return []string{
+		"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+		"SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION",
+		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+		"ENTRYPOINT_GENERATION", earlysig.ShimEnv,
+	}
+}
+
+// Spec describes one generation to start.
+type Spec struct {
+	// Path is the executable, resolved by the caller (exec.LookPath) at
+	// each start. A relative Path is relative to Dir.
+	Path string
+	// Argv is the full argv, Argv[0] included; empty means {Path}.
+	Argv []string
+	// Env is the environment; nil means the init's own.
+	Env []string
+	// Dir is the working directory; "" means the init's.
+	Dir string
+	// Sockets are handed over as fds 3..; nil or empty: no fds, no shim.
+	Sockets *Sockets
+	// Generation is ENTRYPOINT_GENERATION and SERVER_STARTER_GENERATION.
+	Generation int
+	// Notify, if set, becomes NOTIFY_SOCKET.
+	Notify *Notify
+	// Watchdog > 0 becomes WATCHDOG_USEC.
+	Watchdog time.Duration
+	// Stdin, Stdout and Stderr become fds 0, 1, 2; nil means /dev/null
+	// (as with exec.Cmd).
+	Stdin, Stdout, Stderr *os.File
+	// Foreground puts the new process group in the foreground of the
+	// terminal on Stdin (when stdin is a terminal and the init runs
+	// interactively).
+	Foreground bool
+}
+
+// Spawn forks and executes one generation in its own process group (pgid ==
+// pid) and returns its pid. It never waits: call it inside reaper.Start's
+// callback, so the reaper owns the exit status. Safe for concurrent use;
+// the files in spec must stay open until it returns.
+func Spawn(spec Spec) (int, error) {
+	if spec.Path == "" {
+		return 0, errors.New("start app: empty path")
+	}
+	argv := spec.Argv
+	if len(argv) == 0 {
+		argv = []string{spec.Path}
+	}
+	exe, env := spec.Path, generationEnv(spec)
+	if spec.Sockets.Len() > 0 {
+		// ForkExec fails synchronously when the app is missing; the shim
+		// could only exit 127 later. Check first, so both paths report
+		// the same way.
+		if err := checkExecutable(spec.Path, spec.Dir); err != nil {
+			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+		}
+		// /proc/self/exe is this very binary even if the file was replaced
+		// or deleted since: the shim always matches the init.
+		exe = "/proc/self/exe"
+		env = append(env, earlysig.ShimEnv+"="+spec.Path)
+	}
+
+	var keep []*os.File
+	var files []uintptr
+	for i, f := range []*os.File{spec.Stdin, spec.Stdout, spec.Stderr} {
+		if f == nil {
+			flag := os.O_WRONLY
+			if i == 0 {
+				flag = os.O_RDONLY
+			}
+			null, err := os.OpenFile(os.DevNull, flag, 0)
+			if err != nil {
+				return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+			}
+			defer null.Close()
+			f = null
+		}
+		fd, err := rawFd(f)
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: fd %d: %w", spec.Path, i, err)
+		}
+		keep = append(keep, f)
+		files = append(files, fd)
+	}
+	if spec.Sockets != nil {
+		for _, f := range spec.Sockets.files {
+			fd, err := rawFd(f)
+			if err != nil {
+				return 0, fmt.Errorf("start app %q: socket %s: %w", spec.Path, f.Name(), err)
+			}
+			keep = append(keep, f)
+			files = append(files, fd)
+		}
+	}
+	sys := &syscall.SysProcAttr{Setpgid: true}
+	if spec.Foreground {
+		// Ctty is a descriptor of the parent when Foreground is set
+		// (syscall.SysProcAttr docs): the terminal on our stdin side.
+		sys.Foreground, sys.Ctty = true, int(files[0])
+	}
+	closeOnExecInherited()
+	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys})
+	runtime.KeepAlive(keep)
+	if err != nil {
+		return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+	}
+	return pid, nil
+}
+
+// generationEnv is spec.Env without any handed variable, plus the ones that
+// apply to this generation (the package doc lists them).
+func generationEnv(spec Spec) []string {
+	base := spec.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	env := withoutVars(base, handedVars())
+	g := strconv.Itoa(spec.Generation)
+	env = append(env, "ENTRYPOINT_GENERATION="+g)
+	if s := spec.Sockets; s.Len() > 0 {
+		ports := make([]string, len(s.starter))
+		for i, k := range s.starter {
+			ports[i] = k + "=" + strconv.Itoa(3+i)
+		}
+		env = append(env,
+			"LISTEN_FDS="+strconv.Itoa(s.Len()),
+			"LISTEN_FDNAMES="+strings.Join(s.names, ":"),
+			"SERVER_STARTER_PORT="+strings.Join(ports, ";"),
+			"SERVER_STARTER_GENERATION="+g,
+		)
+	}
+	if spec.Notify != nil {
+		env = append(env, "NOTIFY_SOCKET="+spec.Notify.Addr())
+	}
+	if spec.Watchdog > 0 {
+		env = append(env, "WATCHDOG_USEC="+strconv.FormatInt(spec.Watchdog.Microseconds(), 10))
+	}
+	return env
+}
+
+func withoutVars(env, names []string) []string {
+	out := make([]string, 0, len(env)+8)
+next:
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		for _, n := range names {
+			if k == n {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func checkExecutable(path, dir string) error {
+	if !filepath.IsAbs(path) && dir != "" {
+		path = filepath.Join(dir, path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return fmt.Errorf("%s is a directory", path)
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return &fs.PathError{Op: "access", Path: path, Err: err}
+	}
+	return nil
+}
+
+// rawFd returns f's descriptor without (*os.File).Fd, which would switch a
+// non-blocking file (a pipe from os.Pipe, say) to blocking for good.
+func rawFd(f *os.File) (uintptr, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var fd uintptr
+	if err := rc.Control(func(s uintptr) { fd = s }); err != nil {
+		return 0, err
+	}
+	return fd, nil
+}
+
+// closeOnExecInherited marks every fd from 3 up close-on-exec. Go opens
+// everything with O_CLOEXEC, but an init inherits whatever its parent left
+// open (a runtime's pipe, a debugger's fd), and those would reach every app.
+// ForkExec clears the flag on the fds it hands over, so the sockets are not
+// affected. close_range(2) needs Linux 5.11; older kernels walk /proc.
+func closeOnExecInherited() {
+	if unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// ShimMain is the exec shim. The binary's main must call it before anything
+// else when os.Getenv(earlysig.ShimEnv) != "". It sets LISTEN_PID to its own
+// pid, removes every trace of itself from the environment, and becomes the
+// app with execve, keeping the pid, the argv and the fds. It never returns:
+// if the app cannot be executed it prints why and exits 127 (not found) or
+// 126 (not executable).
+func ShimMain() {
+	path := os.Getenv(earlysig.ShimEnv)
+	env := withoutVars(os.Environ(), []string{earlysig.ShimEnv, "LISTEN_PID"})
+	env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	err := syscall.Exec(path, os.Args, env)
+	fmt.Fprintf(os.Stderr, "entrypoint: exec %s: %v\n", path, err)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || path == "" {
+		os.Exit(ExitCodeNotFound)
+	}
+	os.Exit(ExitCodeNotExecutable)
+}

@@ -1,0 +1,254 @@
+package graceful_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/earlysig"
+	"github.com/entrypoint/entrypoint/graceful"
+)
+
+// runReport starts the "report" role with spec and decodes what it saw.
+func runReport(t *testing.T, spec graceful.Spec) (*started, report) {
+	t.Helper()
+	r, w := pipe(t)
+	spec.Stdout, spec.Stderr = w, os.Stderr
+	g := spawn(t, spec)
+	w.Close()
+	var rep report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		t.Fatalf("decode report: %v", err)
+	}
+	if e := g.wait(t); e.Code() != 0 {
+		t.Fatalf("report role: %v", e)
+	}
+	return g, rep
+}
+
+func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {
+	path := tempSock(t, "app.sock")
+	s := bind(t,
+		config.Listener{Name: "web", Address: "127.0.0.1:0"},
+		config.Listener{Name: "alt", Address: ":0"},
+		config.Listener{Name: "ctl", Address: "unix:" + path},
+	)
+	// A descriptor the init inherited without close-on-exec: it must not
+	// reach the app (dup(2) clears FD_CLOEXEC).
+	stray, err := unix.Dup(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(stray)
+
+	// Stale values the init itself may carry must be replaced or dropped.
+	env := helperEnv("report", "LISTEN_PID=1", "LISTEN_FDS=9", "NOTIFY_SOCKET=/stale", "WATCHDOG_USEC=5", "KEEP=me")
+	argv := []string{"my-app", "--flag", "two words"}
+	g, rep := runReport(t, graceful.Spec{
+		Path: helperPath(t), Argv: argv, Env: env, Sockets: s, Generation: 7,
+	})
+
+	if rep.Pid != g.pid || rep.Pgid != g.pid {
+		t.Errorf("app pid/pgid = %d/%d, Spawn returned %d: the shim must exec in place, in its own group", rep.Pid, rep.Pgid, g.pid)
+	}
+	if !reflect.DeepEqual(rep.Argv, argv) {
+		t.Errorf("argv = %q, want %q", rep.Argv, argv)
+	}
+	addrs := s.Addrs()
+	want := map[string]string{
+		"LISTEN_PID":                fmt.Sprint(g.pid),
+		"LISTEN_FDS":                "3",
+		"LISTEN_FDNAMES":            "web:alt:ctl",
+		"SERVER_STARTER_PORT":       addrs[0] + "=3;" + port(t, addrs[1]) + "=4;" + path + "=5",
+		"SERVER_STARTER_GENERATION": "7",
+		"ENTRYPOINT_GENERATION":     "7",
+		"KEEP":                      "me",
+	}
+	for k, v := range want {
+		if rep.Env[k] != v {
+			t.Errorf("%s = %q, want %q", k, rep.Env[k], v)
+		}
+	}
+	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", earlysig.ShimEnv} {
+		if v, ok := rep.Env[k]; ok {
+			t.Errorf("%s=%q leaked into the app", k, v)
+		}
+	}
+	if !reflect.DeepEqual(rep.Inherited, []int{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("fds reaching the app = %v, want [0 1 2 3 4 5] (stray fd was %d)", rep.Inherited, stray)
+	}
+	wantNames := []string{addrs[0], addrs[1], "unix:" + path}
+	for i, fd := range []int{3, 4, 5} {
+		if rep.Socknames[fd] != wantNames[i] {
+			t.Errorf("fd %d is %q, want %q", fd, rep.Socknames[fd], wantNames[i])
+		}
+		if !rep.Blocking[fd] {
+			t.Errorf("fd %d reached the app non-blocking", fd)
+		}
+	}
+}
+
+func TestSpawnWithoutSocketsSetsNoListenVars(t *testing.T) {
+	n, err := graceful.NewNotify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	env := helperEnv("report", "LISTEN_PID=1", "LISTEN_FDS=2", "LISTEN_FDNAMES=x:y", "SERVER_STARTER_PORT=80=3", "NOTIFY_SOCKET=/stale")
+	g, rep := runReport(t, graceful.Spec{
+		Path: helperPath(t), Env: env, Generation: 2, Notify: n, Watchdog: 1500 * time.Millisecond,
+	})
+	if rep.Pid != g.pid {
+		t.Errorf("pid = %d, want %d", rep.Pid, g.pid)
+	}
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "SERVER_STARTER_PORT", earlysig.ShimEnv} {
+		if v, ok := rep.Env[k]; ok {
+			t.Errorf("%s=%q reached an app that got no sockets", k, v)
+		}
+	}
+	if rep.Env["NOTIFY_SOCKET"] != n.Addr() || !strings.HasPrefix(n.Addr(), "@entrypoint/") {
+		t.Errorf("NOTIFY_SOCKET = %q, want %q", rep.Env["NOTIFY_SOCKET"], n.Addr())
+	}
+	if rep.Env["WATCHDOG_USEC"] != "1500000" || rep.Env["ENTRYPOINT_GENERATION"] != "2" {
+		t.Errorf("WATCHDOG_USEC = %q, ENTRYPOINT_GENERATION = %q", rep.Env["WATCHDOG_USEC"], rep.Env["ENTRYPOINT_GENERATION"])
+	}
+	if !reflect.DeepEqual(rep.Inherited, []int{0, 1, 2}) {
+		t.Errorf("fds reaching the app = %v, want [0 1 2]", rep.Inherited)
+	}
+}
+
+// An app that only knows go-systemd's activation package serves on the
+// sockets the init holds.
+func TestGoSystemdActivationAppServes(t *testing.T) {
+	path := tempSock(t, "api.sock")
+	s := bind(t,
+		config.Listener{Name: "web", Address: "127.0.0.1:0"},
+		config.Listener{Name: "api", Address: "unix:" + path},
+	)
+	g := spawn(t, graceful.Spec{
+		Path: helperPath(t), Env: helperEnv("activation"), Sockets: s, Generation: 1, Stderr: os.Stderr,
+	})
+	// No readiness poll needed: the connection waits in the backlog until
+	// the app accepts.
+	client := &http.Client{Timeout: 30 * time.Second}
+	get := func(c *http.Client, url string) string {
+		t.Helper()
+		resp, err := c.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got, want := get(client, "http://"+s.Addrs()[0]+"/"), fmt.Sprintf("web %d", g.pid); got != want {
+		t.Errorf("TCP answer %q, want %q", got, want)
+	}
+	unixClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	if got, want := get(unixClient, "http://unix/"), fmt.Sprintf("api %d", g.pid); got != want {
+		t.Errorf("unix answer %q, want %q", got, want)
+	}
+}
+
+func TestSpawnMissingApp(t *testing.T) {
+	s := bind(t, config.Listener{Address: "127.0.0.1:0"})
+	for _, sockets := range []*graceful.Sockets{nil, s} {
+		_, err := graceful.Spawn(graceful.Spec{Path: t.TempDir() + "/nope", Sockets: sockets})
+		if !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("sockets=%v: Spawn of a missing app: %v, want ErrNotExist", sockets != nil, err)
+		}
+	}
+}
+
+// The shim reports what tini reports when the app vanished between the
+// check and the exec: 127 not found, 126 not executable.
+func TestShimExitCodes(t *testing.T) {
+	notExec := t.TempDir() + "/data"
+	if err := os.WriteFile(notExec, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]int{t.TempDir() + "/nope": 127, notExec: 126} {
+		env := append(os.Environ(), earlysig.ShimEnv+"="+path)
+		out, code, err := graceful.RunCommand(context.Background(), testReaper, []string{helperPath(t)}, env, "")
+		if err != nil || code != want || !strings.Contains(string(out), "exec "+path) {
+			t.Errorf("shim for %s: code %d err %v output %q, want %d", path, code, err, out, want)
+		}
+	}
+}
+
+func TestRunCommandOutputAndExitCode(t *testing.T) {
+	out, code, err := graceful.RunCommand(context.Background(), testReaper, []string{helperPath(t)}, helperEnv("echo-exit"), t.TempDir())
+	if err != nil || code != 3 {
+		t.Fatalf("code %d err %v, want 3 nil", code, err)
+	}
+	if got := string(out); !strings.Contains(got, "out\n") || !strings.Contains(got, "err\n") {
+		t.Errorf("output %q, want both stdout and stderr", got)
+	}
+	if _, _, err := graceful.RunCommand(context.Background(), testReaper, []string{"/nonexistent/cmd"}, nil, ""); err == nil {
+		t.Errorf("a missing command ran")
+	}
+}
+
+func TestRunCommandKillsGroupOnCancel(t *testing.T) {
+	pidfile := t.TempDir() + "/pids"
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, code, err := graceful.RunCommand(ctx, testReaper, []string{helperPath(t)}, helperEnv("spawn-and-sleep", "PIDFILE="+pidfile), "")
+		done <- result{code, err}
+	}()
+	var leader, worker int
+	if _, err := fmt.Sscan(string(waitFile(t, pidfile)), &leader, &worker); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("RunCommand did not return after cancel")
+	}
+	if !errors.Is(r.err, context.Canceled) || r.code != 128+int(syscall.SIGKILL) {
+		t.Errorf("code %d err %v, want 137 and context.Canceled", r.code, r.err)
+	}
+	// The worker in the same group must be gone too (a zombie waiting for
+	// the host's init counts as gone).
+	deadline := time.Now().Add(20 * time.Second)
+	for alive(worker) {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d survived the group kill", worker)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && len(b) > i+2 && b[i+2] != 'Z'
+}
