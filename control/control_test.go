@@ -1,0 +1,304 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	supervisor "github.com/entrypoint/entrypoint/init"
+)
+
+// TestMain lets the test binary act as a CLI client run by another user.
+func TestMain(m *testing.M) {
+	if os.Getenv("ENTRYPOINT_TEST_ROLE") == "call" {
+		_, err := Call(context.Background(), os.Getenv("ENTRYPOINT_TEST_SOCKET"), "status", "")
+		fmt.Println(err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type fakeController struct {
+	mu        sync.Mutex
+	st        supervisor.Status
+	rollback  string
+	block     bool // Reload waits until its ctx ends
+	calls     []string
+	shutdowns []string
+}
+
+func newFake() *fakeController {
+	return &fakeController{st: supervisor.Status{Pid: 1, Apps: []supervisor.AppStatus{
+		{Name: "web", State: supervisor.StateRunning, Ready: true, Current: &supervisor.Generation{N: 1, Pid: 100, Phase: "ready"}},
+		{Name: "api", State: supervisor.StateRunning, Ready: true, Current: &supervisor.Generation{N: 5, Pid: 200, Phase: "ready"}},
+	}}}
+}
+
+func (f *fakeController) Status() supervisor.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.st
+	st.Apps = append([]supervisor.AppStatus(nil), f.st.Apps...)
+	return st
+}
+
+func (f *fakeController) Reload(ctx context.Context, app string) ([]supervisor.Result, error) {
+	return f.act(ctx, "reload", app)
+}
+
+func (f *fakeController) Restart(ctx context.Context, app string) ([]supervisor.Result, error) {
+	return f.act(ctx, "restart", app)
+}
+
+func (f *fakeController) act(ctx context.Context, kind, app string) ([]supervisor.Result, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, kind+" "+app)
+	block := f.block
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []supervisor.Result
+	for i := range f.st.Apps {
+		a := &f.st.Apps[i]
+		if app != "" && a.Name != app {
+			continue
+		}
+		r := supervisor.Result{App: a.Name, Action: kind, From: a.Current.N, To: a.Current.N}
+		if f.rollback != "" {
+			r.Reason = f.rollback
+		} else {
+			r.OK, r.To = true, a.Current.N+1
+			a.Current = &supervisor.Generation{N: r.To, Pid: a.Current.Pid + 1, Phase: "ready"}
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (f *fakeController) Shutdown(reason string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shutdowns = append(f.shutdowns, reason)
+}
+
+func (f *fakeController) Ping(context.Context) error { return nil }
+
+// serve runs Serve on l until the test ends.
+func serve(t *testing.T, l net.Listener, c supervisor.Controller) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, l, c, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return cancel
+}
+
+func TestListenCreatesMode0600EvenWithOpenUmask(t *testing.T) {
+	old := syscall.Umask(0) // the bind itself would create 0777
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "run", "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+		t.Errorf("control socket mode = %v, want a socket with 0600", fi.Mode())
+	}
+}
+
+func TestListenReplacesOnlyStaleSockets(t *testing.T) {
+	dir := t.TempDir()
+
+	// A socket left behind by a dead init (nobody accepts on it).
+	stale := filepath.Join(dir, "stale.sock")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul.SetUnlinkOnClose(false)
+	ul.Close()
+	l, err := Listen(stale)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	defer l.Close()
+
+	// The live one just bound must not be stolen.
+	if l2, err := Listen(stale); err == nil {
+		l2.Close()
+		t.Fatal("Listen replaced a socket another process serves")
+	} else if !strings.Contains(err.Error(), "in use") {
+		t.Errorf("error for a live socket = %v", err)
+	}
+
+	// Never delete something that is not a socket.
+	file := filepath.Join(dir, "precious")
+	if err := os.WriteFile(file, []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l3, err := Listen(file); err == nil {
+		l3.Close()
+		t.Fatal("Listen replaced a regular file")
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "data" {
+		t.Errorf("regular file damaged: %q %v", b, err)
+	}
+}
+
+func TestCallActions(t *testing.T) {
+	f := newFake()
+	path := filepath.Join(t.TempDir(), "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, l, f)
+	ctx := context.Background()
+
+	resp, err := Call(ctx, path, "status", "")
+	if err != nil || !resp.OK || resp.Status == nil || len(resp.Status.Apps) != 2 {
+		t.Fatalf("status = %+v, %v", resp, err)
+	}
+	resp, err = Call(ctx, path, "reload", "web")
+	if err != nil || len(resp.Results) != 1 || resp.Results[0].From != 1 || resp.Results[0].To != 2 {
+		t.Fatalf("reload web = %+v, %v", resp, err)
+	}
+	resp, err = Call(ctx, path, "restart", "")
+	if err != nil || len(resp.Results) != 2 {
+		t.Fatalf("restart = %+v, %v", resp, err)
+	}
+	if _, err := Call(ctx, path, "shutdown", ""); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	for _, tc := range []struct{ action, app, want string }{
+		{"reload", "nope", `unknown app "nope"; apps: web, api`},
+		{"frobnicate", "", `unknown action "frobnicate"`},
+	} {
+		resp, err := Call(ctx, path, tc.action, tc.app)
+		if !errors.Is(err, ErrFailed) || resp.OK || !strings.Contains(resp.Error, tc.want) {
+			t.Errorf("%s %s = %+v, %v; want ErrFailed saying %q", tc.action, tc.app, resp, err, tc.want)
+		}
+	}
+
+	f.mu.Lock()
+	f.rollback = "new generation exited with status 3"
+	f.mu.Unlock()
+	resp, err = Call(ctx, path, "reload", "api")
+	if !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "exited with status 3") || len(resp.Results) != 1 || resp.Results[0].OK {
+		t.Errorf("rolled-back reload = %+v, %v", resp, err)
+	}
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	want := []string{"reload web", "restart ", "reload api"}
+	if fmt.Sprint(f.calls) != fmt.Sprint(want) || len(f.shutdowns) != 1 {
+		t.Errorf("supervisor saw %q and shutdowns %q, want %q and one shutdown", f.calls, f.shutdowns, want)
+	}
+}
+
+func TestServeStopsAndRemovesSocket(t *testing.T) {
+	f := newFake()
+	f.block = true
+	path := filepath.Join(t.TempDir(), "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel := serve(t, l, f)
+
+	// Call gives up when its own context ends.
+	ctx, stop := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer stop()
+	if _, err := Call(ctx, path, "reload", "web"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Call past its deadline = %v, want DeadlineExceeded", err)
+	}
+	cancel() // the blocked action sees its context end; Serve returns
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("socket file still there after Serve ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAbstractSocketRefusesOtherUsers(t *testing.T) {
+	name := fmt.Sprintf("@entrypoint-control-test-%d", os.Getpid())
+	l, err := Listen(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, l, newFake())
+	if resp, err := Call(context.Background(), name, "status", ""); err != nil || !resp.OK {
+		t.Fatalf("status over the abstract socket = %+v, %v", resp, err)
+	}
+
+	if os.Getuid() != 0 {
+		t.Skip("running as another user needs root")
+	}
+	// An abstract socket has no file mode: SO_PEERCRED is the only gate.
+	// Run this test binary as nobody; it must be readable by nobody.
+	dir, err := os.MkdirTemp("", "control-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "control.test")
+	if err := copyFile(self, bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"ENTRYPOINT_TEST_ROLE=call", "ENTRYPOINT_TEST_SOCKET=" + name}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("client as nobody: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "permission denied: uid 65534") {
+		t.Errorf("client as nobody got %q, want permission denied", out)
+	}
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o755)
+}

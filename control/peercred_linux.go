@@ -1,0 +1,39 @@
+package control
+
+import (
+	"fmt"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+type peer struct {
+	pid int32
+	uid uint32
+}
+
+// peerCred reads the connecting process's credentials as the kernel
+// recorded them at connect(2) (SO_PEERCRED, unix(7)); they cannot be
+// forged by the peer.
+func peerCred(c net.Conn) (peer, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return peer{}, fmt.Errorf("peer credentials of %T: not a socket", c)
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return peer{}, fmt.Errorf("peer credentials: %w", err)
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return peer{}, fmt.Errorf("peer credentials: %w", err)
+	}
+	if cerr != nil {
+		return peer{}, fmt.Errorf("getsockopt SO_PEERCRED: %w", cerr)
+	}
+	return peer{pid: cred.Pid, uid: cred.Uid}, nil
+}
