@@ -35,14 +35,15 @@ var incoming = make(chan os.Signal, 128)
 // SIGSTOP (uncatchable), SIGCHLD (the reaper's own channel), SIGURG (the Go
 // runtime's preemption signal, golang/go#37942), the synchronous faults
 // (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS: they belong to the
-// thread that caused them), and realtime signals 32 and 33, which glibc
-// reserves.
+// thread that caused them), SIGPROF (the Go runtime's profiler takes it
+// before os/signal sees it, so it can never be forwarded), and realtime
+// signals 32 and 33, which glibc reserves.
 func Catchable() []os.Signal {
 	skip := map[syscall.Signal]bool{
 		syscall.SIGKILL: true, syscall.SIGSTOP: true, syscall.SIGCHLD: true,
 		syscall.SIGURG: true, syscall.SIGSEGV: true, syscall.SIGBUS: true,
 		syscall.SIGFPE: true, syscall.SIGILL: true, syscall.SIGTRAP: true,
-		syscall.SIGSYS: true, 32: true, 33: true,
+		syscall.SIGSYS: true, syscall.SIGPROF: true, 32: true, 33: true,
 	}
 	var sigs []os.Signal
 	for s := syscall.Signal(1); s <= 64; s++ {

@@ -274,7 +274,8 @@ func runRole(role string, args []string) int {
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")
-		select {}
+		time.Sleep(time.Hour)
+		return 0
 	}
 	fmt.Fprintln(os.Stderr, "unknown role", role)
 	return 2
@@ -283,11 +284,14 @@ func runRole(role string, args []string) int {
 // printSignals prints "ready", then the name of every signal it gets, one
 // a line (dumb-init's print_signals.py). SIGTERM and SIGQUIT also end it.
 func printSignals() int {
+	if d, err := time.ParseDuration(os.Getenv("EPTEST_DELAY")); err == nil {
+		time.Sleep(d) // a slow start: signals sent now would be dropped
+	}
 	ch := make(chan os.Signal, 64)
 	var all []os.Signal
 	for s := syscall.Signal(1); s <= 31; s++ {
 		switch s {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTSTP, syscall.SIGPIPE:
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGTRAP, syscall.SIGSYS, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGTSTP, syscall.SIGPIPE, syscall.SIGPROF:
 			continue
 		}
 		all = append(all, s)

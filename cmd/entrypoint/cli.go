@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/control"
+	supervisor "github.com/entrypoint/entrypoint/init"
+)
+
+// validateMain prints the effective config, or every error at once.
+func validateMain(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(args, os.LookupEnv)
+	if err != nil {
+		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
+		return exitUsage
+	}
+	out, err := cfg.YAML()
+	if err != nil {
+		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
+		return 1
+	}
+	stdout.Write(out)
+	return 0
+}
+
+// controlMain is `entrypoint reload|restart|shutdown|status`: it talks to
+// the running init over the control socket, waits for the outcome and
+// exits 0 only on success.
+func controlMain(action string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("entrypoint "+action, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("control-socket", envOr("ENTRYPOINT_CONTROL_SOCKET", config.DefaultControlSocket), "control socket of the running entrypoint")
+	asJSON := fs.Bool("json", false, "print JSON (status)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting after this long")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	app := fs.Arg(0)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	resp, err := control.Call(ctx, *socket, action, app)
+	if err != nil {
+		fmt.Fprintf(stderr, "entrypoint %s: %v\n", action, err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if action == "status" {
+			enc.Encode(resp.Status)
+		} else {
+			enc.Encode(resp)
+		}
+	} else if action == "status" && resp.Status != nil {
+		printStatus(stdout, *resp.Status)
+	} else {
+		for _, r := range resp.Results {
+			if r.OK {
+				fmt.Fprintf(stdout, "%s %s: ok, generation %d -> %d (pid %d) in %s\n", r.App, r.Action, r.From, r.To, r.Pid, r.Duration.Round(time.Millisecond))
+			} else {
+				fmt.Fprintf(stdout, "%s %s: FAILED: %s\n", r.App, r.Action, r.Reason)
+			}
+		}
+		if action == "shutdown" && resp.OK {
+			fmt.Fprintln(stdout, "shutdown started")
+		}
+	}
+	if !resp.OK {
+		if resp.Error != "" {
+			fmt.Fprintf(stderr, "entrypoint %s: %s\n", action, resp.Error)
+		}
+		return 1
+	}
+	return 0
+}
+
+func printStatus(w io.Writer, st supervisor.Status) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	ready, _ := st.Ready()
+	live, _ := st.Live()
+	fmt.Fprintf(tw, "entrypoint pid %d, up %s, ready=%v live=%v shutting_down=%v\n", st.Pid, time.Since(st.Started).Round(time.Second), ready, live, st.ShuttingDown)
+	fmt.Fprintln(tw, "APP\tSTATE\tREADY\tGEN\tPID\tUP\tRESTARTS\tLAST ACTION\tLAST CONFIG CHANGE")
+	for _, a := range st.Apps {
+		gen, pid, up := "-", "-", "-"
+		if c := a.Current; c != nil {
+			gen, pid, up = fmt.Sprint(c.N), fmt.Sprint(c.Pid), time.Since(c.Started).Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%d\t%s\t%s\n", a.Name, a.State, a.Ready, gen, pid, up, a.Restarts, describe(a.LastAction), describe(a.LastChange))
+		for _, o := range a.Others {
+			fmt.Fprintf(tw, "  (gen %d)\t%s\t\t%d\t%d\t%s\t\t\t\n", o.N, o.Phase, o.N, o.Pid, time.Since(o.Started).Round(time.Second))
+		}
+	}
+	tw.Flush()
+}
+
+func describe(r *supervisor.Result) string {
+	if r == nil {
+		return "-"
+	}
+	s := r.Action + " ok"
+	if !r.OK {
+		s = r.Action + " FAILED: " + r.Reason
+	} else if r.Reason != "" {
+		s += " (" + r.Reason + ")"
+	}
+	return s + " " + time.Since(r.At).Round(time.Second).String() + " ago"
+}
+
+// probeMain is `entrypoint probe live|ready` for Docker HEALTHCHECK in
+// images without curl: exit 0 when the endpoint answers 200.
+func probeMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "live" && args[0] != "ready") {
+		fmt.Fprintln(stderr, "usage: entrypoint probe live|ready [--url URL] [--timeout 5s]")
+		return exitUsage
+	}
+	which := args[0]
+	fs := flag.NewFlagSet("entrypoint probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", "", "full URL to probe (default: the health listener of ENTRYPOINT_HEALTH_LISTEN or :9090 on loopback)")
+	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitUsage
+	}
+	if *url == "" {
+		*url = defaultProbeURL(which)
+	}
+	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{
+		// The probe checks the init, not the certificate chain: the
+		// health cert is often self-signed.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
+	}}
+	resp, err := client.Get(*url)
+	if err != nil {
+		fmt.Fprintf(stderr, "probe %s: %v\n", which, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	stdout.Write(body)
+	if len(body) > 0 && body[len(body)-1] != '\n' {
+		fmt.Fprintln(stdout)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 1
+	}
+	return 0
+}
+
+func defaultProbeURL(which string) string {
+	listen := envOr("ENTRYPOINT_HEALTH_LISTEN", ":9090")
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		host, port = "", "9090"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if os.Getenv("ENTRYPOINT_HEALTH_TLS_CERT") != "" {
+		scheme = "https"
+	}
+	path := "/livez"
+	if which == "ready" {
+		path = "/readyz"
+	}
+	return scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), port) + path + "?verbose"
+}
+
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok && v != "" {
+		return v
+	}
+	return def
+}

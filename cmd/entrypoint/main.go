@@ -1,0 +1,167 @@
+// Command entrypoint is a container init: it runs as PID 1, reaps zombies,
+// forwards signals, owns the app's listening sockets and hot-swaps the app
+// without dropping a connection. See the README for the whole story.
+//
+// This file only parses and wires; every behaviour lives in a package.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	// earlysig must be initialised before anything else catches or
+	// misses a signal; importing it first documents that (Go initialises
+	// packages in dependency order, then by import path).
+	"github.com/entrypoint/entrypoint/earlysig"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/control"
+	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/health"
+	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/reaper"
+)
+
+// version is stamped at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// Exit codes of the binary itself (the app's own codes pass through).
+const (
+	exitUsage   = 2 // bad flags, env or config file
+	exitStartup = 1 // a socket could not be bound, a port is taken, ...
+)
+
+func main() {
+	if os.Getenv(earlysig.ShimEnv) != "" {
+		graceful.ShimMain() // never returns
+	}
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	if filepath.Base(argv[0]) == "kill" {
+		return killMain("kill", argv[1:], stdout, stderr)
+	}
+	args := argv[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "kill":
+			earlysig.Stop()
+			return killMain("kill", args[1:], stdout, stderr)
+		case "validate":
+			earlysig.Stop()
+			return validateMain(args[1:], stdout, stderr)
+		case "reload", "restart", "shutdown", "status":
+			earlysig.Stop()
+			return controlMain(args[0], args[1:], stdout, stderr)
+		case "probe":
+			earlysig.Stop()
+			return probeMain(args[1:], stdout, stderr)
+		case "version", "--version":
+			fmt.Fprintf(stdout, "entrypoint %s\n", version)
+			return 0
+		}
+	}
+	return serve(args, stderr)
+}
+
+// serve is the init itself.
+func serve(args []string, stderr io.Writer) int {
+	cfg, err := config.Load(args, os.LookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
+		return exitUsage
+	}
+	log := newLogger(cfg, stderr)
+	slog.SetDefault(log)
+
+	if os.Getpid() != 1 {
+		// Orphans of the app re-parent to the nearest subreaper; without
+		// one they would go to the host's init and we could not reap
+		// them (tini's reaper_warning).
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			log.Warn("not PID 1 and cannot register as child subreaper: zombies of the app will not be reaped; run entrypoint as PID 1 (docker run --init is not needed) or on Linux >= 3.4", "err", err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rp := reaper.New(reaper.Options{Orphan: func(e reaper.Exit) {
+		log.Debug("orphan reaped", "pid", e.Pid, "status", e.String())
+	}})
+	go rp.Run(ctx)
+
+	reg := prometheus.NewRegistry()
+	events := &lateEvents{}
+	sup, err := supervisor.New(supervisor.Options{
+		Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log, Events: events,
+	})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitStartup
+	}
+	events.Events = health.NewMetrics(reg, sup, rp.Orphans)
+	for _, a := range cfg.Apps {
+		health.RegisterAppProcess(reg, sup, a.Name)
+	}
+	health.RegisterDefault(reg)
+
+	if cfg.Health.Listen != config.Off {
+		srv, err := health.New(health.Options{
+			Listen: cfg.Health.Listen, TLSCert: cfg.Health.TLSCert, TLSKey: cfg.Health.TLSKey,
+			Admin: cfg.Health.Admin, AdminToken: cfg.Health.AdminToken,
+			Controller: sup, Registry: reg, Logger: log,
+		})
+		if err != nil {
+			log.Error("cannot start", "err", err)
+			return exitStartup
+		}
+		go func() {
+			if err := srv.Serve(ctx); err != nil {
+				log.Error("health server stopped", "err", err)
+			}
+		}()
+	}
+	if cfg.ControlSocket != "" {
+		l, err := control.Listen(cfg.ControlSocket)
+		switch {
+		case err == nil:
+			go control.Serve(ctx, l, sup, log)
+		case cfg.ControlSocket == config.DefaultControlSocket:
+			// The default abstract name is per network namespace: a
+			// second entrypoint on one host (not in a container) finds
+			// it taken. Serving the app matters more than the CLI.
+			log.Warn("control socket unavailable; entrypoint reload/status will not reach this process; set --control-socket to a free path", "socket", cfg.ControlSocket, "err", err)
+		default:
+			log.Error("cannot start", "err", err)
+			return exitStartup
+		}
+	}
+	return sup.Run(ctx)
+}
+
+// lateEvents lets the supervisor exist before the metrics that read it;
+// the supervisor emits no event before Run.
+type lateEvents struct{ supervisor.Events }
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

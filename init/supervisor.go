@@ -1,0 +1,377 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/reaper"
+)
+
+// Exit codes of the init itself, besides the app's own (tini's spawn and
+// the shells agree on 126 and 127).
+const (
+	ExitNotExecutable = 126 // the command exists but cannot be executed
+	ExitNotFound      = 127 // the command was not found
+)
+
+// StrayGrace is how long processes left over after the apps ended get
+// between SIGTERM and SIGKILL.
+const StrayGrace = 2 * time.Second
+
+// ErrUnknownApp is returned by actions naming an app that does not exist.
+var ErrUnknownApp = errors.New("supervisor: unknown app")
+
+// Options wires a Supervisor. Config and Reaper are required.
+type Options struct {
+	Config *config.Config
+	Reaper *reaper.Reaper
+	// Signals is where caught signals arrive (earlysig.Incoming()).
+	Signals <-chan os.Signal
+	Logger  *slog.Logger
+	Events  Events
+	// Stdin, Stdout and Stderr are given to every generation; default the
+	// init's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Supervisor runs the apps of one Config. Make one per process: it owns
+// the apps' process groups and, as PID 1, every process in the namespace.
+type Supervisor struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	reaper  *reaper.Reaper
+	signals <-chan os.Signal
+	events  Events
+	stdio   [3]*os.File
+	tty     bool
+	started time.Time
+
+	apps []*app
+
+	mu           sync.Mutex // guards the status fields of every app and shuttingDown
+	shuttingDown bool
+
+	ping     chan chan struct{}
+	shutdown chan shutdownReq
+	appEnded chan *app
+}
+
+type shutdownReq struct {
+	reason string
+	sig    syscall.Signal // 0: each app's stop signal
+}
+
+// New binds every app's listeners (a bind error is a start-up error naming
+// the address) and prepares the apps. Nothing runs until Run.
+func New(opts Options) (*Supervisor, error) {
+	if opts.Config == nil || opts.Reaper == nil {
+		return nil, errors.New("supervisor: Config and Reaper are required")
+	}
+	s := &Supervisor{
+		cfg:      opts.Config,
+		log:      opts.Logger,
+		reaper:   opts.Reaper,
+		signals:  opts.Signals,
+		events:   opts.Events,
+		stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		ping:     make(chan chan struct{}),
+		shutdown: make(chan shutdownReq, 1),
+		appEnded: make(chan *app, len(opts.Config.Apps)),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.events == nil {
+		s.events = noEvents{}
+	}
+	for i, f := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if s.stdio[i] == nil {
+			s.stdio[i] = f
+		}
+	}
+	s.tty = isTerminal(s.stdio[0])
+	for i := range opts.Config.Apps {
+		a, err := newApp(s, opts.Config.Apps[i], i == 0 && s.tty)
+		if err != nil {
+			s.closeSockets()
+			return nil, err
+		}
+		s.apps = append(s.apps, a)
+	}
+	return s, nil
+}
+
+func (s *Supervisor) closeSockets() {
+	for _, a := range s.apps {
+		if a.sockets != nil {
+			a.sockets.Close()
+		}
+	}
+}
+
+// Run starts every app and supervises them until the container ends,
+// then returns the exit code the init must exit with. Run is called once.
+func (s *Supervisor) Run(ctx context.Context) int {
+	s.started = time.Now()
+	defer s.closeSockets()
+	var wg sync.WaitGroup
+	for _, a := range s.apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.run()
+			s.appEnded <- a
+		}()
+	}
+	allDone := make(chan struct{})
+	go func() { wg.Wait(); close(allDone) }()
+
+	var preStop <-chan time.Time
+	var pending *shutdownReq // shutdown decided, waiting for the pre-stop delay
+	begin := func(req shutdownReq) {
+		if pending != nil {
+			// A second shutdown signal cuts the pre-stop delay short, as
+			// a user pressing Ctrl-C twice expects.
+			if preStop != nil {
+				preStop = nil
+				s.stopApps(*pending)
+			}
+			return
+		}
+		pending = &req
+		s.mu.Lock()
+		s.shuttingDown = true
+		s.mu.Unlock()
+		d := s.cfg.PreStopDelay.D()
+		s.log.Info("shutting down", "reason", req.reason, "pre_stop_delay", d)
+		if d > 0 {
+			preStop = time.After(d)
+			return
+		}
+		s.stopApps(req)
+	}
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case sig := <-s.signals:
+			if r, ok := s.handleSignal(sig.(syscall.Signal)); ok {
+				begin(r)
+			}
+		case reply := <-s.ping:
+			close(reply)
+		case req := <-s.shutdown:
+			begin(req)
+		case <-ctxDone:
+			ctxDone = nil
+			begin(shutdownReq{reason: "context ended"})
+		case <-preStop:
+			preStop = nil
+			s.stopApps(*pending)
+		case a := <-s.appEnded:
+			// An app that ends for good ends the container: the others
+			// are stopped too (multi-app containers fail together, so
+			// Kubernetes sees and restarts the pod).
+			if pending == nil {
+				s.log.Info("app ended, stopping the container", "app", a.cfg.Name)
+				begin(shutdownReq{reason: "app " + a.cfg.Name + " ended"})
+				if preStop != nil {
+					preStop = nil
+					s.stopApps(*pending)
+				}
+			}
+		case <-allDone:
+			code := s.exitCode()
+			s.reapStrays()
+			s.log.Info("all done", "exit_code", code)
+			return code
+		}
+	}
+}
+
+// handleSignal acts on one caught signal; it returns a shutdown request
+// when the signal asks for one.
+func (s *Supervisor) handleSignal(sig syscall.Signal) (shutdownReq, bool) {
+	switch sig {
+	case syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCHLD, syscall.SIGURG:
+		// Meaningful to the init only: a broken log pipe, or terminal
+		// job control aimed at the init while the app owns the
+		// terminal (tini ignores both TTIN and TTOU for this reason).
+		return shutdownReq{}, false
+	case syscall.SIGUSR1:
+		s.log.Info("signal received, hot swap", "signal", config.SignalName(sig))
+		go s.Reload(context.Background(), "")
+		return shutdownReq{}, false
+	case syscall.SIGUSR2:
+		s.log.Info("signal received, full restart", "signal", config.SignalName(sig))
+		go s.Restart(context.Background(), "")
+		return shutdownReq{}, false
+	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP:
+		return shutdownReq{reason: config.SignalName(sig), sig: s.rewrite(sig)}, true
+	}
+	for _, a := range s.apps {
+		a.signal(s.rewrite(sig))
+	}
+	return shutdownReq{}, false
+}
+
+func (s *Supervisor) rewrite(sig syscall.Signal) syscall.Signal {
+	if to, ok := s.cfg.Rewrite[config.Signal(sig)]; ok {
+		return syscall.Signal(to)
+	}
+	return sig
+}
+
+func (s *Supervisor) stopApps(req shutdownReq) {
+	for _, a := range s.apps {
+		a.stop(req.sig)
+	}
+}
+
+// exitCode is the code of the app whose end ended the container, or of
+// the first app; but never 0 while any app failed.
+func (s *Supervisor) exitCode() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first, firstFailed := -1, -1
+	for _, a := range s.apps {
+		if a.exitCode == nil {
+			continue
+		}
+		c := *a.exitCode
+		if slices.Contains(s.cfg.SuccessExitCodes, c) {
+			c = 0
+		}
+		if a.endedContainer && first < 0 {
+			first = c
+		}
+		if c != 0 && firstFailed < 0 {
+			firstFailed = c
+		}
+	}
+	if first < 0 && len(s.apps) > 0 && s.apps[0].exitCode != nil {
+		first = *s.apps[0].exitCode
+		if slices.Contains(s.cfg.SuccessExitCodes, first) {
+			first = 0
+		}
+	}
+	switch {
+	case first > 0:
+		return first
+	case firstFailed > 0:
+		return firstFailed
+	case first < 0:
+		return 1
+	}
+	return 0
+}
+
+// reapStrays ends every process still alive after the apps ended, so the
+// container never hangs on a stray daemon: SIGTERM, a short grace, SIGKILL.
+// As PID 1 that is everyone in the namespace (kill(-1)); as a subreaper
+// only our own descendants, never the rest of the machine.
+func (s *Supervisor) reapStrays() {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	err := s.reaper.WaitNoChildren(ctx)
+	cancel()
+	if err == nil {
+		return
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		n := signalStrays(sig)
+		if n == 0 {
+			return
+		}
+		s.log.Info("signalling leftover processes", "signal", config.SignalName(sig), "count", n)
+		s.reaper.Kick()
+		ctx, cancel := context.WithTimeout(context.Background(), StrayGrace)
+		err := s.reaper.WaitNoChildren(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+	}
+}
+
+// Shutdown implements Controller.
+func (s *Supervisor) Shutdown(reason string) {
+	select {
+	case s.shutdown <- shutdownReq{reason: reason}:
+	default:
+	}
+}
+
+// Ping implements Controller.
+func (s *Supervisor) Ping(ctx context.Context) error {
+	reply := make(chan struct{})
+	select {
+	case s.ping <- reply:
+	case <-ctx.Done():
+		return fmt.Errorf("supervisor loop did not answer: %w", ctx.Err())
+	}
+	select {
+	case <-reply:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("supervisor loop did not answer: %w", ctx.Err())
+	}
+}
+
+// Reload implements Controller.
+func (s *Supervisor) Reload(ctx context.Context, name string) ([]Result, error) {
+	return s.act(ctx, name, opSwap)
+}
+
+// Restart implements Controller.
+func (s *Supervisor) Restart(ctx context.Context, name string) ([]Result, error) {
+	return s.act(ctx, name, opRestart)
+}
+
+// act runs op on the named app, or on every app one after the other.
+func (s *Supervisor) act(ctx context.Context, name string, op opKind) ([]Result, error) {
+	var targets []*app
+	for _, a := range s.apps {
+		if name == "" || a.cfg.Name == name {
+			targets = append(targets, a)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, fmt.Errorf("%w %q", ErrUnknownApp, name)
+	}
+	var results []Result
+	for _, a := range targets {
+		r, err := a.request(ctx, op, "")
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+// Status implements Controller.
+func (s *Supervisor) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Pid: os.Getpid(), Started: s.started, ShuttingDown: s.shuttingDown}
+	for _, a := range s.apps {
+		st.Apps = append(st.Apps, a.statusLocked())
+	}
+	return st
+}
+
+type noEvents struct{}
+
+func (noEvents) SignalForwarded(string, syscall.Signal) {}
+func (noEvents) ActionDone(Result)                      {}
+func (noEvents) AppRestarted(string)                    {}
+func (noEvents) ConfigChange(string, string)            {}
+
+var _ Controller = (*Supervisor)(nil)
