@@ -29,7 +29,9 @@ READINESS = obj({"type": {"enum": ["notify", "http", "tcp", "exec", "delay", "no
                  "timeout": {"anyOf": [{"const": ""}, DUR]}},
                 desc="the gate a new generation passes before the old one is stopped")
 SIGNAL = {"type": "string", "pattern": "^(SIG)?[A-Z0-9+]+$|^[0-9]+$", "description": "a signal: SIGTERM, TERM or 15"}
-APP = obj({"name": {"type": "string", "minLength": 1}, "command": dict(ARGV, minItems=1),
+APPNAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+           "description": "an app name: lowercase letters, digits and '-' (a metrics label and a CLI argument)"}
+APP = obj({"name": APPNAME, "command": dict(ARGV, minItems=1),
            "env": {"type": "object", "additionalProperties": {"type": "string"}},
            "listeners": {"type": "array", "items": LISTENER}, "readiness": READINESS,
            "watch": ARGV, "validate": ARGV, "drainTimeout": dur("drain timeout of this app"),
@@ -61,7 +63,7 @@ schema = {
                      "logFormat": {"enum": ["text", "json"]},
                      "logLevel": {"enum": ["debug", "info", "warn", "error"]},
                      "signalTarget": {"enum": ["group", "child"]}, "extraArgs": ARGV}),
-  "appName": {"type": "string", "minLength": 1},
+  "appName": APPNAME,
   "command": ARGV,
   "listeners": {"type": "array", "items": LISTENER},
   "readiness": READINESS,
