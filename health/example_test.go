@@ -1,0 +1,43 @@
+package health_test
+
+import (
+	"context"
+	"log"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/entrypoint/entrypoint/health"
+	supervisor "github.com/entrypoint/entrypoint/init"
+)
+
+// The wiring in cmd/entrypoint: metrics on a private registry, fed by the
+// supervisor's Events, and one listener for probes, metrics and admin.
+func ExampleNew() {
+	var sup supervisor.Controller // the running supervisor
+	var orphans func() uint64     // the reaper's orphan count
+
+	reg := prometheus.NewRegistry()
+	events := health.NewMetrics(reg, sup, orphans) // pass as supervisor.Options.Events
+	_ = events
+	if err := health.RegisterAppProcess(reg, sup, "web"); err != nil {
+		log.Fatal(err)
+	}
+	if err := health.RegisterDefault(reg); err != nil {
+		log.Fatal(err)
+	}
+	srv, err := health.New(health.Options{
+		Listen:     ":9090",
+		Admin:      true,
+		AdminToken: "from ENTRYPOINT_ADMIN_TOKEN", // required off loopback
+		Controller: sup,
+		Registry:   reg,
+	})
+	if err != nil {
+		log.Fatal(err) // says why and how to fix it
+	}
+	go func() {
+		if err := srv.Serve(context.Background()); err != nil {
+			log.Print(err)
+		}
+	}()
+}
