@@ -10,8 +10,11 @@
 // and a non-Go app expects a blocking socket. The init never accepts on
 // them; it only holds them open so that no connection is refused while
 // generations come and go (DESIGN rule 3). ":port" and "[::]:port" listen
-// dual-stack, as net.Listen does; "0.0.0.0:port" is IPv4 only, as the user
-// wrote; "unix:/path" and "unix:@abstract" are unix stream sockets.
+// dual-stack, as net.Listen does (IPv4 only where the kernel has no IPv6);
+// "0.0.0.0:port" is IPv4 only, as the user wrote; "[::1]:port" is IPv6 only;
+// a host name binds its first address, IPv4 preferred. "unix:/path" and
+// "unix:@abstract" are unix stream sockets; a stale socket file (connect is
+// refused) is replaced, a live one or any other file is an error.
 //
 // # Handoff (the env var contract)
 //
@@ -43,7 +46,10 @@
 // NewGate builds one of the gates of DESIGN rule 4: "notify" (READY=1 on the
 // generation's own NOTIFY_SOCKET, accepted only from that generation's
 // processes, checked with SCM_CREDENTIALS), "exec", "http", "tcp", "delay"
-// and "none". Every gate is bounded by its timeout. A Notify keeps
+// and "none". Every gate is bounded by its timeout. A sender that exits
+// right after sending (systemd-notify in a shell script) is checked while
+// it still waits on its BARRIER=1 fd, which is closed only after the check.
+// A Notify keeps
 // delivering every message on Messages after READY=1 (for WATCHDOG=1 and
 // STATUS=); the first READY=1 also closes Ready, which the notify gate waits
 // on, so the gate consumes nothing.

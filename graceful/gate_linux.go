@@ -136,7 +136,11 @@ func poll(ctx context.Context, name string, timeout, every time.Duration, try fu
 		if err == nil {
 			return nil
 		}
-		last = err
+		// An attempt cut short by the deadline says less than the
+		// failure before it.
+		if last == nil || tctx.Err() == nil {
+			last = err
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("readiness gate %s: %w", name, ctx.Err())
 		}
@@ -163,7 +167,7 @@ func (g execGate) Wait(ctx context.Context, t Target) error {
 	if t.Reaper == nil {
 		return errors.New("readiness gate exec: no reaper")
 	}
-	env := append(os.Environ(), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
+	env := append(withoutVars(os.Environ(), handedVars()), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
 	return poll(ctx, "exec", g.timeout, g.every, func(ctx context.Context) error {
 		out, code, err := RunCommand(ctx, t.Reaper, g.argv, env, "")
 		if err != nil {
@@ -231,7 +235,7 @@ type notReady struct {
 	last error
 }
 
-func (e *notReady) Error() string   { return e.msg }
+func (e *notReady) Error() string { return e.msg }
 func (e *notReady) Unwrap() []error {
 	if e.last == nil {
 		return []error{ErrNotReady}

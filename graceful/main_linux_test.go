@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,6 +86,7 @@ func runRole(role string) int {
 		// Sends READY=1 only when told, so a test can order datagrams.
 		ch := make(chan os.Signal, 1)
 		notifySignal(ch)
+		fmt.Println("armed")
 		<-ch
 		if _, err := daemon.SdNotify(false, "READY=1"); err != nil {
 			return 1
@@ -93,7 +95,7 @@ func runRole(role string) int {
 	case "notify-child":
 		// A worker (same group, descendant) reports readiness.
 		p, err := os.StartProcess(os.Args[0], os.Args[:1], &os.ProcAttr{
-			Env:   append(os.Environ(), roleEnv+"=send-ready"),
+			Env:   withEnv(os.Environ(), roleEnv+"=send-ready"),
 			Files: []*os.File{nil, os.Stdout, os.Stderr},
 		})
 		if err != nil {
@@ -102,8 +104,14 @@ func runRole(role string) int {
 		_, _ = p.Wait()
 		sleepForever()
 	case "send-ready":
+		// A short-lived sender: it waits on a barrier, as systemd-notify
+		// does, so the init can check it before it is gone.
 		if ok, err := daemon.SdNotify(false, "READY=1"); !ok || err != nil {
 			fmt.Fprintln(os.Stderr, "send-ready:", ok, err)
+			return 1
+		}
+		if err := notifyBarrier(); err != nil {
+			fmt.Fprintln(os.Stderr, "send-ready: barrier:", err)
 			return 1
 		}
 		return 0
@@ -114,7 +122,7 @@ func runRole(role string) int {
 	case "spawn-and-sleep":
 		// Leaves a second process in its group, writes both pids.
 		p, err := os.StartProcess(os.Args[0], os.Args[:1], &os.ProcAttr{
-			Env:   append(os.Environ(), roleEnv+"=sleep"),
+			Env:   withEnv(os.Environ(), roleEnv+"=sleep"),
 			Files: []*os.File{nil, os.Stdout, os.Stderr},
 		})
 		if err != nil {
@@ -146,6 +154,30 @@ func runRole(role string) int {
 
 func notifySignal(ch chan os.Signal) {
 	signal.Notify(ch, unix.SIGUSR1)
+}
+
+// notifyBarrier is sd_notify_barrier(3): send BARRIER=1 with a pipe's write
+// end and wait until the receiver closed it.
+func notifyBarrier() error {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return err
+	}
+	defer unix.Close(p[0])
+	err = unix.Sendmsg(s, []byte("BARRIER=1"), unix.UnixRights(p[1]), &unix.SockaddrUnix{Name: os.Getenv("NOTIFY_SOCKET")}, 0)
+	unix.Close(p[1])
+	if err != nil {
+		return err
+	}
+	if n, err := unix.Read(p[0], make([]byte, 1)); n != 0 || err != nil {
+		return fmt.Errorf("barrier read: %d %v", n, err)
+	}
+	return nil
 }
 
 func sleepForever() {
@@ -240,7 +272,20 @@ func helperPath(t *testing.T) string {
 
 // helperEnv is the test process's environment plus a role.
 func helperEnv(role string, extra ...string) []string {
-	return append(append(os.Environ(), roleEnv+"="+role), extra...)
+	return withEnv(os.Environ(), append([]string{roleEnv + "=" + role}, extra...)...)
+}
+
+// withEnv sets each "K=V" in env, replacing an earlier K: with duplicates,
+// Go's Getenv would read the first.
+func withEnv(env []string, kvs ...string) []string {
+	out := make([]string, 0, len(env)+len(kvs))
+	for _, e := range env {
+		k, _, _ := strings.Cut(e, "=")
+		if !slices.ContainsFunc(kvs, func(kv string) bool { return strings.HasPrefix(kv, k+"=") }) {
+			out = append(out, e)
+		}
+	}
+	return append(out, kvs...)
 }
 
 // started is one generation started through the reaper, as the supervisor

@@ -33,7 +33,10 @@ type Message struct {
 // its process group, or descends from it count; others are dropped with a
 // debug log. Datagrams that arrive before Attach are held and judged when
 // Attach names the generation, so an app that is ready quickly is not
-// missed.
+// missed. A sender that exits at once (systemd-notify from a shell script)
+// can only be checked while it lives: fds passed with a datagram, such as
+// the BARRIER=1 fd systemd-notify waits on, are closed only after the
+// check, so such a sender is kept alive exactly long enough.
 //
 // Every accepted Message goes to Messages, and the first READY=1 also
 // closes Ready: the notify gate waits on Ready and takes nothing from
@@ -51,7 +54,7 @@ type Notify struct {
 
 	mu      sync.Mutex
 	pid     int // 0 until Attach
-	pending []Message
+	pending []datagram
 	isReady bool
 	closed  bool
 }
@@ -107,8 +110,8 @@ func (n *Notify) Attach(pid int) {
 		return
 	}
 	n.pid = pid
-	for _, m := range n.pending {
-		n.judgeLocked(m)
+	for _, d := range n.pending {
+		n.judgeLocked(d)
 	}
 	n.pending = nil
 }
@@ -134,12 +137,16 @@ func (n *Notify) read() {
 		n.mu.Lock()
 		n.closed = true
 		close(n.msgs)
+		for _, p := range n.pending {
+			p.release()
+		}
+		n.pending = nil
 		n.mu.Unlock()
 		close(n.done)
 	}()
 	buf := make([]byte, 4096)
-	// Room for the credentials and for fds someone may push at us
-	// (FDSTORE=1); we close those.
+	// Room for the credentials and for the fds a sender passes: the
+	// BARRIER=1 fd, or FDSTORE=1 ones we do not keep.
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*253))
 	for {
 		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
@@ -149,28 +156,57 @@ func (n *Notify) read() {
 			}
 			return
 		}
-		pid := senderPid(oob[:noob])
-		if flags&unix.MSG_TRUNC != 0 || pid <= 0 {
+		d := parseControl(oob[:noob])
+		if flags&unix.MSG_TRUNC != 0 || d.pid <= 0 {
 			slog.Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
+			d.release()
 			continue
 		}
-		m := parseMessage(buf[:nb])
-		m.Pid = pid
+		d.msg = parseMessage(buf[:nb])
+		d.msg.Pid = d.pid
 		n.mu.Lock()
-		if n.pid == 0 {
-			if len(n.pending) < msgBuffer {
-				n.pending = append(n.pending, m)
-			}
+		if n.pid == 0 && len(n.pending) < msgBuffer {
+			// Held, fds and all: a sender waiting on its barrier stays
+			// alive until Attach can check it.
+			n.pending = append(n.pending, d)
+		} else if n.pid == 0 {
+			d.release()
 		} else {
-			n.judgeLocked(m)
+			n.judgeLocked(d)
 		}
 		n.mu.Unlock()
 	}
 }
 
-// judgeLocked delivers m if its sender belongs to the generation.
-func (n *Notify) judgeLocked(m Message) {
-	if !inGeneration(m.Pid, n.pid) {
+// datagram is a received message with the fds that came with it.
+type datagram struct {
+	msg Message
+	pid int
+	fds []int
+}
+
+// release closes the datagram's fds. Closing a BARRIER=1 fd tells the
+// sender that everything it sent before was processed (sd_notify_barrier(3),
+// what systemd-notify waits for), so it is closed only after the sender was
+// checked: a short-lived sender is still alive, and checkable, until then.
+func (d datagram) release() {
+	for _, fd := range d.fds {
+		unix.Close(fd)
+	}
+}
+
+// judgeLocked delivers d's message if its sender belongs to the
+// generation, and releases d.
+func (n *Notify) judgeLocked(d datagram) {
+	defer d.release()
+	m := d.msg
+	switch ok, gone := inGeneration(m.Pid, n.pid); {
+	case gone && m.Ready:
+		slog.Warn("notify READY=1 dropped: the sender exited before it could be checked; "+
+			"send it from a process that outlives it, or wait for it with BARRIER=1 as systemd-notify does",
+			"pid", m.Pid, "generation_pid", n.pid)
+		return
+	case !ok:
 		slog.Debug("notify message dropped: sender is not in the generation",
 			"pid", m.Pid, "generation_pid", n.pid)
 		return
@@ -189,25 +225,23 @@ func (n *Notify) judgeLocked(m Message) {
 	}
 }
 
-// senderPid returns the SCM_CREDENTIALS pid and closes any passed fds.
-func senderPid(oob []byte) int {
+// parseControl returns the SCM_CREDENTIALS pid and the passed fds.
+func parseControl(oob []byte) datagram {
+	var d datagram
 	cmsgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0
+		return d
 	}
-	pid := 0
 	for _, c := range cmsgs {
 		if fds, err := unix.ParseUnixRights(&c); err == nil {
-			for _, fd := range fds {
-				unix.Close(fd)
-			}
+			d.fds = append(d.fds, fds...)
 			continue
 		}
 		if cred, err := unix.ParseUnixCredentials(&c); err == nil {
-			pid = int(cred.Pid)
+			d.pid = int(cred.Pid)
 		}
 	}
-	return pid
+	return d
 }
 
 func parseMessage(b []byte) Message {
@@ -231,28 +265,27 @@ func parseMessage(b []byte) Message {
 }
 
 // inGeneration reports whether pid is the generation leader gen, in its
-// process group, or a descendant of it. A sender that already exited and
-// was reaped cannot be checked and does not count (systemd-notify has the
-// same race; send from a process that outlives the datagram).
-func inGeneration(pid, gen int) bool {
+// process group, or a descendant of it; gone is true when pid no longer
+// exists and so cannot be checked.
+func inGeneration(pid, gen int) (ok, gone bool) {
 	if pid == gen {
-		return true
+		return true, false
 	}
 	p := pid
 	for range 64 {
-		ppid, pgrp, ok := procStat(p)
-		if !ok {
-			return false
+		ppid, pgrp, found := procStat(p)
+		if !found {
+			return false, p == pid
 		}
 		if pgrp == gen || ppid == gen {
-			return true
+			return true, false
 		}
 		if ppid <= 1 {
-			return false
+			return false, false
 		}
 		p = ppid
 	}
-	return false
+	return false, false
 }
 
 // procStat reads ppid and pgrp from /proc/<pid>/stat.

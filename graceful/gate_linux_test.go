@@ -1,0 +1,131 @@
+package graceful_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/graceful"
+)
+
+func gate(t *testing.T, r config.Readiness) graceful.Gate {
+	t.Helper()
+	g, err := graceful.NewGate(r)
+	if err != nil {
+		t.Fatalf("NewGate(%+v): %v", r, err)
+	}
+	return g
+}
+
+const fast = config.Duration(10 * time.Millisecond)
+const long = config.Duration(30 * time.Second)
+const short = config.Duration(100 * time.Millisecond)
+
+func TestExecGateRetriesUntilSuccess(t *testing.T) {
+	count := t.TempDir() + "/count"
+	t.Setenv(roleEnv, "exec-check")
+	t.Setenv("COUNTFILE", count)
+	g := gate(t, config.Readiness{Type: "exec", Command: []string{helperPath(t)}, Delay: fast, Timeout: long})
+	if err := g.Wait(context.Background(), graceful.Target{Pid: 4242, Reaper: testReaper}); err != nil {
+		t.Fatalf("exec gate: %v", err)
+	}
+	b, _ := os.ReadFile(count)
+	if got := string(b); got != "4242\n4242\n4242\n" {
+		t.Errorf("runs (ENTRYPOINT_APP_PID each) = %q, want three with 4242", got)
+	}
+}
+
+func TestExecGateTimeoutSaysWhy(t *testing.T) {
+	t.Setenv(roleEnv, "echo-exit")
+	g := gate(t, config.Readiness{Type: "exec", Command: []string{helperPath(t)}, Delay: fast, Timeout: config.Duration(time.Second)})
+	err := g.Wait(context.Background(), graceful.Target{Pid: 1, Reaper: testReaper})
+	if !errors.Is(err, graceful.ErrNotReady) || !strings.Contains(err.Error(), "exited 3") || !strings.Contains(err.Error(), "out") {
+		t.Errorf("err = %v, want a timeout naming exit 3 and the output", err)
+	}
+	if !strings.HasPrefix(err.Error(), "readiness gate exec: not ready within 1s: ") {
+		t.Errorf("err = %q", err)
+	}
+}
+
+func TestHTTPGate(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/moved":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		case r.URL.Path == "/down":
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case calls.Add(1) < 3:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+
+	if err := gate(t, config.Readiness{Type: "http", Address: srv.URL + "/ready", Delay: fast, Timeout: long}).Wait(context.Background(), graceful.Target{}); err != nil {
+		t.Errorf("http gate: %v", err)
+	}
+	if calls.Load() != 3 {
+		t.Errorf("probes = %d, want 3 (two 503 then 200)", calls.Load())
+	}
+	// 3xx is an answer from the app: ready, and the redirect is not followed.
+	noScheme := strings.TrimPrefix(srv.URL, "http://") + "/moved"
+	if err := gate(t, config.Readiness{Type: "http", Address: noScheme, Delay: fast, Timeout: long}).Wait(context.Background(), graceful.Target{}); err != nil {
+		t.Errorf("http gate on a redirect: %v", err)
+	}
+	err := gate(t, config.Readiness{Type: "http", Address: srv.URL + "/down", Delay: fast, Timeout: short}).Wait(context.Background(), graceful.Target{})
+	if !errors.Is(err, graceful.ErrNotReady) || !strings.Contains(err.Error(), "503") {
+		t.Errorf("err = %v, want a timeout naming 503", err)
+	}
+}
+
+func TestTCPGate(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := gate(t, config.Readiness{Type: "tcp", Address: addr, Delay: fast, Timeout: long}).Wait(context.Background(), graceful.Target{}); err != nil {
+		t.Errorf("tcp gate: %v", err)
+	}
+	l.Close()
+	err = gate(t, config.Readiness{Type: "tcp", Address: addr, Delay: fast, Timeout: short}).Wait(context.Background(), graceful.Target{})
+	if !errors.Is(err, graceful.ErrNotReady) || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("err = %v, want a timeout naming the refused connection", err)
+	}
+}
+
+func TestDelayAndNoneGates(t *testing.T) {
+	if err := gate(t, config.Readiness{Type: "delay", Delay: fast}).Wait(context.Background(), graceful.Target{}); err != nil {
+		t.Errorf("delay: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := gate(t, config.Readiness{Type: "delay", Delay: long}).Wait(ctx, graceful.Target{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled delay: %v", err)
+	}
+	if err := gate(t, config.Readiness{Type: "none"}).Wait(ctx, graceful.Target{}); err != nil {
+		t.Errorf("none: %v", err)
+	}
+}
+
+func TestNewGateRejectsBadConfig(t *testing.T) {
+	for _, r := range []config.Readiness{
+		{Type: ""},
+		{Type: "ping"},
+		{Type: "exec"},
+		{Type: "http", Address: "ftp://x/"},
+		{Type: "tcp", Address: "no-port"},
+	} {
+		if _, err := graceful.NewGate(r); err == nil {
+			t.Errorf("NewGate(%+v) accepted", r)
+		}
+	}
+}
