@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -137,15 +139,19 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	a := &app{pid: os.Getpid(), gen: gen, version: o.version, config: config, start: start}
+	conns := &connTracker{}
 	srv := &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnState:         conns.track,
 	}
 	var serving sync.WaitGroup
+	var stopping atomic.Bool
 	for _, l := range ls {
 		serving.Go(func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			err := srv.Serve(l)
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !stopping.Load() {
 				log.Error("serve", "addr", l.Addr().String(), "err", err)
 			}
 		})
@@ -169,9 +175,17 @@ func run(args []string, stderr io.Writer) int {
 	if err := notify("STOPPING=1"); err != nil {
 		log.Warn("notify stopping", "err", err)
 	}
-	// Shutdown closes our listeners (dups of the init's sockets, which the
-	// init keeps open), closes idle keep-alive connections, and waits for
-	// active ones; responses written meanwhile carry "Connection: close".
+	// Stop accepting first: closing our listeners (dups of the init's
+	// sockets, which the init keeps open) leaves every connection still in
+	// the backlog to the next generation. Then wait until the connections
+	// we did accept have sent their request: net/http's Shutdown closes,
+	// unanswered, a connection whose request it reads after Shutdown began
+	// (server.go, conn.serve), which a client sees as EOF.
+	stopping.Store(true)
+	closeAll(ls)
+	conns.waitNoneNew(time.Second)
+	// Shutdown closes idle keep-alive connections and waits for active
+	// ones; responses written meanwhile carry "Connection: close".
 	ctx, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -182,6 +196,41 @@ func run(args []string, stderr io.Writer) int {
 	ev.emit("exit", time.Now())
 	log.Info("exit", "status", exitOK)
 	return exitOK
+}
+
+// connTracker counts connections accepted whose first request has not
+// been read yet (http.StateNew).
+type connTracker struct {
+	mu    sync.Mutex
+	fresh map[net.Conn]bool
+}
+
+func (c *connTracker) track(conn net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fresh == nil {
+		c.fresh = make(map[net.Conn]bool)
+	}
+	if st == http.StateNew {
+		c.fresh[conn] = true
+	} else {
+		delete(c.fresh, conn)
+	}
+}
+
+// waitNoneNew waits, at most max, until every accepted connection has
+// sent its first request (or gone).
+func (c *connTracker) waitNoneNew(max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		n := len(c.fresh)
+		c.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // app holds what the handlers report.
