@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
 )
 
 // The seed framework's /sleep test: a 3 s request started before a hot
