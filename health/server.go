@@ -65,7 +65,8 @@ type Server struct {
 
 	mu    sync.Mutex
 	addr  string
-	bound chan struct{} // closed once Serve has bound its listener
+	ln    net.Listener
+	bound chan struct{} // closed once Listen has bound the listener
 }
 
 // New checks opts and builds the server; Serve binds and runs it.
@@ -156,14 +157,12 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 // Serve binds Options.Listen and serves until ctx ends, then shuts down
 // gracefully (requests in flight get a few seconds). Call it once.
 func (s *Server) Serve(ctx context.Context) error {
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.opts.Listen)
-	if err != nil {
-		return fmt.Errorf("bind health listener %s: %w", s.opts.Listen, err)
+	if err := s.Listen(); err != nil {
+		return err
 	}
 	s.mu.Lock()
-	s.addr = ln.Addr().String()
+	ln := s.ln
 	s.mu.Unlock()
-	close(s.bound)
 	s.log.Info("health endpoints listening", "addr", ln.Addr().String(), "tls", s.certs != nil, "admin", s.opts.Admin)
 
 	errc := make(chan error, 1)
@@ -188,6 +187,25 @@ func (s *Server) Serve(ctx context.Context) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve health on %s: %w", ln.Addr(), err)
 	}
+	return nil
+}
+
+// Listen binds Options.Listen without serving yet, so the caller can
+// report a taken port as a start-up error before any app starts. Serve
+// calls it if nobody did.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return fmt.Errorf("bind health listener %s: %w", s.opts.Listen, err)
+	}
+	s.ln = ln
+	s.addr = ln.Addr().String()
+	close(s.bound)
 	return nil
 }
 

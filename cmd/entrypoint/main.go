@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	// earlysig must be initialised before anything else catches or
 	// misses a signal; importing it first documents that (Go initialises
@@ -119,11 +120,19 @@ func serve(args []string, stderr io.Writer) int {
 	health.RegisterDefault(reg)
 
 	if cfg.Health.Listen != config.Off {
+		token, err := adminToken(cfg)
+		if err != nil {
+			log.Error("cannot start", "err", err)
+			return exitUsage
+		}
 		srv, err := health.New(health.Options{
 			Listen: cfg.Health.Listen, TLSCert: cfg.Health.TLSCert, TLSKey: cfg.Health.TLSKey,
-			Admin: cfg.Health.Admin, AdminToken: cfg.Health.AdminToken,
+			Admin: cfg.Health.Admin, AdminToken: token,
 			Controller: sup, Registry: reg, Logger: log,
 		})
+		if err == nil {
+			err = srv.Listen()
+		}
 		if err != nil {
 			log.Error("cannot start", "err", err)
 			return exitStartup
@@ -150,6 +159,23 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}
 	return sup.Run(ctx)
+}
+
+// adminToken is the admin bearer token: ENTRYPOINT_ADMIN_TOKEN, else the
+// first line of health.adminTokenFile (a mounted Secret).
+func adminToken(cfg *config.Config) (string, error) {
+	if cfg.Health.AdminToken != "" || cfg.Health.AdminTokenFile == "" {
+		return cfg.Health.AdminToken, nil
+	}
+	b, err := os.ReadFile(cfg.Health.AdminTokenFile)
+	if err != nil {
+		return "", fmt.Errorf("read admin token: %w; fix --admin-token-file or mount the Secret", err)
+	}
+	tok := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+	if tok == "" {
+		return "", fmt.Errorf("admin token file %s is empty; put the token in it", cfg.Health.AdminTokenFile)
+	}
+	return tok, nil
 }
 
 // lateEvents lets the supervisor exist before the metrics that read it;
