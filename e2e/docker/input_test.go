@@ -3,6 +3,7 @@
 package dockere2e
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +33,22 @@ func TestBadInput(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("apps:\n  - name: web\n    command: [/app\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A port another process holds: the host's, shared with --network host.
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldAddr := held.Addr().String()
 	cases := []struct {
 		name string
 		args []string
 		want string // a word the one line must contain
 	}{
 		{"missing command", []string{imageInit}, "command"},
-		{"port already taken", []string{"--entrypoint", "/entrypoint", imageDemo, "--listen", ":9090", "--", "/app"}, "9090"},
+		{"port given twice", []string{"--entrypoint", "/entrypoint", imageDemo, "--listen", ":9090", "--", "/app"}, "9090"},
+		{"port already taken", []string{"--network", "host", "--entrypoint", "/entrypoint", imageDemo,
+			"--health-listen", "off", "--control-socket", "off", "--listen", heldAddr, "--", "/app"}, heldAddr},
 		{"config that does not parse", []string{"-v", bad + ":/etc/entrypoint/config.yaml:ro", imageDemo}, "config.yaml"},
 	}
 	for _, tc := range cases {
