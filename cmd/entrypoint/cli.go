@@ -44,10 +44,21 @@ func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 	socket := fs.String("control-socket", envOr("ENTRYPOINT_CONTROL_SOCKET", config.DefaultControlSocket), "control socket of the running entrypoint")
 	asJSON := fs.Bool("json", false, "print JSON (status)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting after this long")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	// Flags may come before or after the app name, as users type them.
+	var app string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return exitUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if app != "" || action == "shutdown" || action == "status" {
+			fmt.Fprintf(stderr, "entrypoint %s: unexpected argument %q\n", action, fs.Arg(0))
+			return exitUsage
+		}
+		app, args = fs.Arg(0), fs.Args()[1:]
 	}
-	app := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	resp, err := control.Call(ctx, *socket, action, app)
