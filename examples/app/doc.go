@@ -6,7 +6,8 @@
 // SERVER_STARTER_PORT, and binds -addr itself only when neither is present.
 // It serves HTTP on every socket it got, tells the init it is ready through
 // sd_notify (READY=1 on NOTIFY_SOCKET, abstract "@" names included), and on
-// SIGTERM, SIGINT or SIGQUIT sends STOPPING=1, stops accepting, lets
+// SIGTERM, SIGINT or SIGQUIT sends STOPPING=1, stops accepting, answers
+// what still arrives on open connections with "Connection: close", lets
 // in-flight requests finish within -drain and exits 0.
 //
 // It uses the standard library only, on purpose: the few lines of the two

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -42,6 +41,7 @@ type options struct {
 	events     string
 	readyDelay time.Duration
 	drain      time.Duration
+	lameDuck   time.Duration
 	failStart  bool
 	neverReady bool
 }
@@ -56,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.events, "events", os.Getenv("APP_EVENTS"), "append one JSON line per lifecycle event to this file [APP_EVENTS]")
 	fs.DurationVar(&o.readyDelay, "ready-delay", 0, "simulated start-up work before serving and READY=1")
 	fs.DurationVar(&o.drain, "drain", 25*time.Second, "how long in-flight requests may take after SIGTERM")
+	fs.DurationVar(&o.lameDuck, "lame-duck", time.Second, "after SIGTERM, how long kept-alive connections get one more response with \"Connection: close\" before idle ones are closed")
 	fs.BoolVar(&o.failStart, "fail-start", false, "exit 1 before READY=1 (a broken release)")
 	fs.BoolVar(&o.neverReady, "never-ready", false, "serve but never send READY=1 (for rollback tests)")
 	if err := fs.Parse(args); err != nil {
@@ -139,7 +140,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 
 	a := &app{pid: os.Getpid(), gen: gen, version: o.version, config: config, start: start}
-	conns := &connTracker{}
+	var conns connCounter
 	srv := &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -147,11 +148,10 @@ func run(args []string, stderr io.Writer) int {
 		ConnState:         conns.track,
 	}
 	var serving sync.WaitGroup
-	var stopping atomic.Bool
 	for _, l := range ls {
 		serving.Go(func() {
 			err := srv.Serve(l)
-			if err != nil && !errors.Is(err, http.ErrServerClosed) && !stopping.Load() {
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !a.isDraining() {
 				log.Error("serve", "addr", l.Addr().String(), "err", err)
 			}
 		})
@@ -171,23 +171,29 @@ func run(args []string, stderr io.Writer) int {
 
 	sig := <-stop
 	ev.emit("stop", time.Now())
-	log.Info("stopping", "signal", sig.String(), "drain", o.drain.String())
+	// Stop accepting first: our listeners are dups of the init's sockets,
+	// which it keeps open, so every connection still in the backlog is left
+	// to the next generation. Then be a lame duck until every connection we
+	// accepted is gone (or -lame-duck passed): each request still arriving
+	// is answered with "Connection: close" and the client closes cleanly.
+	// Calling Shutdown at once would close, unanswered, an idle kept-alive
+	// connection whose next request is already on the wire, and a
+	// connection whose request it reads after Shutdown began (net/http
+	// server.go, conn.serve: "such is life with HTTP/1.1"); a client sees
+	// a reset or an EOF. Both happen before STOPPING=1 and the log line, so
+	// whoever waits for those sees a draining app.
+	a.setDraining()
+	closeAll(ls)
+	log.Info("stopping", "signal", sig.String(), "drain", o.drain.String(), "lame_duck", o.lameDuck.String())
 	if err := notify("STOPPING=1"); err != nil {
 		log.Warn("notify stopping", "err", err)
 	}
-	// Stop accepting first: closing our listeners (dups of the init's
-	// sockets, which the init keeps open) leaves every connection still in
-	// the backlog to the next generation. Then wait until the connections
-	// we did accept have sent their request: net/http's Shutdown closes,
-	// unanswered, a connection whose request it reads after Shutdown began
-	// (server.go, conn.serve), which a client sees as EOF.
-	stopping.Store(true)
-	closeAll(ls)
-	conns.waitNoneNew(time.Second)
-	// Shutdown closes idle keep-alive connections and waits for active
-	// ones; responses written meanwhile carry "Connection: close".
 	ctx, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
+	lame, lameCancel := context.WithTimeout(ctx, o.lameDuck)
+	conns.waitZero(lame)
+	lameCancel()
+	// Shutdown closes what is still idle and waits for active requests.
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("drain bound reached, closing remaining connections", "err", err)
 		srv.Close()
@@ -198,41 +204,6 @@ func run(args []string, stderr io.Writer) int {
 	return exitOK
 }
 
-// connTracker counts connections accepted whose first request has not
-// been read yet (http.StateNew).
-type connTracker struct {
-	mu    sync.Mutex
-	fresh map[net.Conn]bool
-}
-
-func (c *connTracker) track(conn net.Conn, st http.ConnState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fresh == nil {
-		c.fresh = make(map[net.Conn]bool)
-	}
-	if st == http.StateNew {
-		c.fresh[conn] = true
-	} else {
-		delete(c.fresh, conn)
-	}
-}
-
-// waitNoneNew waits, at most max, until every accepted connection has
-// sent its first request (or gone).
-func (c *connTracker) waitNoneNew(max time.Duration) {
-	deadline := time.Now().Add(max)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		n := len(c.fresh)
-		c.mu.Unlock()
-		if n == 0 {
-			return
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // app holds what the handlers report.
 type app struct {
 	pid     int
@@ -241,8 +212,61 @@ type app struct {
 	config  string
 	start   time.Time
 
-	mu      sync.Mutex
-	startup time.Duration
+	mu       sync.Mutex
+	startup  time.Duration
+	draining bool
+}
+
+func (a *app) setDraining() {
+	a.mu.Lock()
+	a.draining = true
+	a.mu.Unlock()
+}
+
+func (a *app) isDraining() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.draining
+}
+
+// connCounter counts open connections through http.Server.ConnState.
+type connCounter struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed and replaced each time n drops to 0
+}
+
+func (c *connCounter) track(_ net.Conn, st http.ConnState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch st {
+	case http.StateNew:
+		c.n++
+	case http.StateClosed, http.StateHijacked:
+		c.n--
+		if c.n == 0 && c.zero != nil {
+			close(c.zero)
+			c.zero = nil
+		}
+	}
+}
+
+// waitZero returns when no connection is open or ctx ends.
+func (c *connCounter) waitZero(ctx context.Context) {
+	c.mu.Lock()
+	if c.n == 0 {
+		c.mu.Unlock()
+		return
+	}
+	if c.zero == nil {
+		c.zero = make(chan struct{})
+	}
+	zero := c.zero
+	c.mu.Unlock()
+	select {
+	case <-zero:
+	case <-ctx.Done():
+	}
 }
 
 func (a *app) setStartup(d time.Duration) {
@@ -261,7 +285,13 @@ func (a *app) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /sleep", a.sleep)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.isDraining() {
+			// net/http closes the connection after this response.
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // root answers one line; the benchmark parses the key=value pairs, so keep

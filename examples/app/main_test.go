@@ -458,3 +458,43 @@ func TestBuiltBinaryVersion(t *testing.T) {
 		t.Errorf("exit code = %d", code)
 	}
 }
+
+// After the stop signal a kept-alive connection still gets an answer to its
+// next request, marked "Connection: close", and then a clean EOF: a client
+// whose request was already on the wire sees no reset.
+func TestLameDuckAnswersKeptAliveConnections(t *testing.T) {
+	l, f := listen(t)
+	p := start(t, startOpts{shim: true, files: []*os.File{f}, env: []string{"LISTEN_FDS=1"}, args: []string{"-lame-duck", "1m"}})
+	p.readNotify()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	resp := rawGet(t, c, br, "/pid")
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if got := p.readNotify(); got != "STOPPING=1" {
+		t.Fatalf("notify = %q, want STOPPING=1", got)
+	}
+	p.waitLine("msg=stopping")
+	resp = rawGet(t, c, br, "/pid")
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("request on a kept-alive connection during drain: status %d, %v", resp.StatusCode, err)
+	}
+	if !resp.Close {
+		t.Errorf("response during drain lacks Connection: close (body %q)", body)
+	}
+	if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("after the last response: read = %d, %v; want a clean EOF", n, err)
+	}
+	// The last connection is gone, so the app need not wait out -lame-duck.
+	if code := p.exit(0); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+}
