@@ -169,12 +169,6 @@ func (c *container) inspect(format string) string {
 // hostPID is PID 1 of the container as the host sees it.
 func (c *container) hostPID() string { return c.inspect("{{.State.Pid}}") }
 
-// wait blocks until the container has exited and returns its exit code.
-func (c *container) wait() string {
-	c.t.Helper()
-	return mustDocker(c.t, "wait", c.id)
-}
-
 // poll calls f until it returns true or the deadline passes.
 func poll(t *testing.T, d time.Duration, what string, f func() bool) {
 	t.Helper()
