@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The test command of the README: formatting, vet, staticcheck, and every
+# Go test with the race detector, including the PID-1 suites (e2e/pid1 runs
+# the real binary as PID 1 under unshare, which needs root) and the
+# browser test of the admin page (headless Chromium).
+#
+# It installs what it needs on a fresh Debian machine: util-linux (unshare),
+# chromium, systemd (its systemd-notify drives one readiness test) and
+# staticcheck (through the Go module proxy).
+#
+#   scripts/test.sh            # everything
+#   scripts/test.sh ./init/... # go test arguments instead of ./...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH)/bin"
+
+need=""
+command -v unshare >/dev/null || need="$need util-linux"
+command -v chromium >/dev/null || need="$need chromium"
+command -v systemd-notify >/dev/null || need="$need systemd"
+if [ -n "$need" ] && [ "$(id -u)" = 0 ]; then
+  echo "== apt-get install$need"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $need >/tmp/entrypoint-apt.log 2>&1 || {
+    apt-get -o DPkg::Lock::Timeout=300 update -qq >>/tmp/entrypoint-apt.log 2>&1
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $need >>/tmp/entrypoint-apt.log 2>&1
+  } || { echo "apt-get install$need failed; see /tmp/entrypoint-apt.log" >&2; exit 1; }
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+go vet -tags e2e_docker ./e2e/docker/
+
+echo "== staticcheck $STATICCHECK_VERSION"
+if ! command -v staticcheck >/dev/null || ! staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+staticcheck ./...
+staticcheck -tags e2e_docker ./e2e/docker/
+
+echo "== go test -race"
+if [ "$#" -eq 0 ]; then
+  set -- ./...
+fi
+go test -race -count=1 -timeout 20m "$@"
