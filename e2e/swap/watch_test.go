@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/entrypoint/entrypoint/internal/atomicwriter"
 	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/internal/atomicwriter"
 )
 
 // configApp starts the example app under entrypoint watching a ConfigMap-
