@@ -82,6 +82,7 @@ func New(opts Options) (*Supervisor, error) {
 		signals:  opts.Signals,
 		events:   opts.Events,
 		stdio:    [3]*os.File{opts.Stdin, opts.Stdout, opts.Stderr},
+		started:  time.Now(),
 		ping:     make(chan chan struct{}),
 		shutdown: make(chan shutdownReq, 1),
 		appEnded: make(chan *app, len(opts.Config.Apps)),
@@ -120,7 +121,6 @@ func (s *Supervisor) closeSockets() {
 // Run starts every app and supervises them until the container ends,
 // then returns the exit code the init must exit with. Run is called once.
 func (s *Supervisor) Run(ctx context.Context) int {
-	s.started = time.Now()
 	defer s.closeSockets()
 	var wg sync.WaitGroup
 	for _, a := range s.apps {

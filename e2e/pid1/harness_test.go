@@ -41,13 +41,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	entrypointBin = filepath.Join(dir, "entrypoint")
-	build := exec.Command("go", "build", "-o", entrypointBin, "github.com/entrypoint/entrypoint/cmd/entrypoint")
+	build := exec.Command("go", append(append([]string{"build", "-o", entrypointBin}, raceFlags...), "github.com/entrypoint/entrypoint/cmd/entrypoint")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build entrypoint:", err)
 		os.Exit(1)
 	}
 	selfBin, _ = os.Executable()
+	// A race-enabled binary sleeps a second at exit unless told not to.
+	os.Setenv("GORACE", "atexit_sleep_ms=0 exitcode=66")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

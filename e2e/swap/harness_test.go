@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// A race-enabled binary sleeps a second at exit unless told not to.
+	os.Setenv("GORACE", "atexit_sleep_ms=0 exitcode=66")
 	entrypointBin = filepath.Join(dir, "entrypoint")
 	exampleBin = filepath.Join(dir, "example-app")
 	for out, pkg := range map[string]string{entrypointBin: "./cmd/entrypoint", exampleBin: "./examples/app"} {
@@ -51,7 +53,7 @@ func TestMain(m *testing.M) {
 
 // goBuild builds pkg (relative to the module root) into out.
 func goBuild(out, pkg string, ldflags ...string) error {
-	args := []string{"build", "-o", out}
+	args := append([]string{"build", "-o", out}, raceFlags...)
 	if len(ldflags) > 0 {
 		args = append(args, "-ldflags", strings.Join(ldflags, " "))
 	}

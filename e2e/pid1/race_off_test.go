@@ -1,0 +1,5 @@
+//go:build !race
+
+package pid1
+
+var raceFlags []string

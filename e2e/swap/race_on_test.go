@@ -1,0 +1,8 @@
+//go:build race
+
+package swap
+
+// raceFlags builds the binaries under test with the race detector when the
+// tests themselves run with -race, so the supervisor's goroutines are
+// checked too (a race report makes the binary exit 66 and the test fail).
+var raceFlags = []string{"-race"}
