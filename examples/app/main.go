@@ -56,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.events, "events", os.Getenv("APP_EVENTS"), "append one JSON line per lifecycle event to this file [APP_EVENTS]")
 	fs.DurationVar(&o.readyDelay, "ready-delay", 0, "simulated start-up work before serving and READY=1")
 	fs.DurationVar(&o.drain, "drain", 25*time.Second, "how long in-flight requests may take after SIGTERM")
-	fs.DurationVar(&o.lameDuck, "lame-duck", time.Second, "after SIGTERM, how long kept-alive connections get one more response with \"Connection: close\" before idle ones are closed")
+	fs.DurationVar(&o.lameDuck, "lame-duck", envDuration("APP_LAME_DUCK", 0), "after SIGTERM, how long kept-alive connections are still answered, with \"Connection: close\", before idle ones are closed; 0 closes idle ones at once [APP_LAME_DUCK]")
 	fs.BoolVar(&o.failStart, "fail-start", false, "exit 1 before READY=1 (a broken release)")
 	fs.BoolVar(&o.neverReady, "never-ready", false, "serve but never send READY=1 (for rollback tests)")
 	if err := fs.Parse(args); err != nil {
@@ -66,6 +66,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return o, nil
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return d
+	}
+	return def
 }
 
 func envOr(key, def string) string {
@@ -173,15 +180,16 @@ func run(args []string, stderr io.Writer) int {
 	ev.emit("stop", time.Now())
 	// Stop accepting first: our listeners are dups of the init's sockets,
 	// which it keeps open, so every connection still in the backlog is left
-	// to the next generation. Then be a lame duck until every connection we
-	// accepted is gone (or -lame-duck passed): each request still arriving
-	// is answered with "Connection: close" and the client closes cleanly.
-	// Calling Shutdown at once would close, unanswered, an idle kept-alive
-	// connection whose next request is already on the wire, and a
-	// connection whose request it reads after Shutdown began (net/http
-	// server.go, conn.serve: "such is life with HTTP/1.1"); a client sees
-	// a reset or an EOF. Both happen before STOPPING=1 and the log line, so
-	// whoever waits for those sees a draining app.
+	// to the next generation. From now on every response carries
+	// "Connection: close". With -lame-duck, keep answering until every
+	// connection we accepted is gone (or the bound passed), so each client
+	// closes cleanly after one more response. Shutdown closes, unanswered,
+	// an idle kept-alive connection whose next request is already on the
+	// wire, and a connection whose first request it reads after it began
+	// (net/http server.go, conn.serve: "such is life with HTTP/1.1"): a
+	// client sees a reset or an EOF, which net/http and browsers retry but a
+	// strict client counts. Both steps happen before STOPPING=1 and the log
+	// line, so whoever waits for those sees a draining app.
 	a.setDraining()
 	closeAll(ls)
 	log.Info("stopping", "signal", sig.String(), "drain", o.drain.String(), "lame_duck", o.lameDuck.String())
@@ -190,9 +198,17 @@ func run(args []string, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.drain)
 	defer cancel()
-	lame, lameCancel := context.WithTimeout(ctx, o.lameDuck)
-	conns.waitZero(lame)
-	lameCancel()
+	if o.lameDuck > 0 {
+		lame, lameCancel := context.WithTimeout(ctx, o.lameDuck)
+		conns.waitUntil(lame, func(open, _ int) bool { return open == 0 })
+		lameCancel()
+	} else {
+		// At least let every accepted connection send its first request,
+		// which Shutdown would otherwise drop unanswered.
+		fresh, freshCancel := context.WithTimeout(ctx, time.Second)
+		conns.waitUntil(fresh, func(_, fresh int) bool { return fresh == 0 })
+		freshCancel()
+	}
 	// Shutdown closes what is still idle and waits for active requests.
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("drain bound reached, closing remaining connections", "err", err)
@@ -229,43 +245,50 @@ func (a *app) isDraining() bool {
 	return a.draining
 }
 
-// connCounter counts open connections through http.Server.ConnState.
+// connCounter follows every connection's state through
+// http.Server.ConnState.
 type connCounter struct {
-	mu   sync.Mutex
-	n    int
-	zero chan struct{} // closed and replaced each time n drops to 0
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
 }
 
-func (c *connCounter) track(_ net.Conn, st http.ConnState) {
+func (c *connCounter) track(conn net.Conn, st http.ConnState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch st {
-	case http.StateNew:
-		c.n++
-	case http.StateClosed, http.StateHijacked:
-		c.n--
-		if c.n == 0 && c.zero != nil {
-			close(c.zero)
-			c.zero = nil
-		}
+	if c.state == nil {
+		c.state = make(map[net.Conn]http.ConnState)
 	}
-}
-
-// waitZero returns when no connection is open or ctx ends.
-func (c *connCounter) waitZero(ctx context.Context) {
-	c.mu.Lock()
-	if c.n == 0 {
-		c.mu.Unlock()
+	if st == http.StateClosed || st == http.StateHijacked {
+		delete(c.state, conn)
 		return
 	}
-	if c.zero == nil {
-		c.zero = make(chan struct{})
+	c.state[conn] = st
+}
+
+// count returns the open connections and those of them that have not sent
+// their first request yet.
+func (c *connCounter) count() (open, fresh int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.state {
+		if st == http.StateNew {
+			fresh++
+		}
 	}
-	zero := c.zero
-	c.mu.Unlock()
-	select {
-	case <-zero:
-	case <-ctx.Done():
+	return len(c.state), fresh
+}
+
+// waitUntil polls until done(open, fresh) or ctx ends. Polling is fine
+// here: it runs once, during the drain.
+func (c *connCounter) waitUntil(ctx context.Context, done func(open, fresh int) bool) {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for !done(c.count()) {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
