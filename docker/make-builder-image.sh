@@ -43,7 +43,11 @@ if docker image inspect "$image" >/dev/null 2>&1; then
   log "$image is present"
 else
   [ -x "$busybox" ] || { log "need a static busybox at $busybox: apt-get install busybox-static"; exit 1; }
-  file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || log "warning: $busybox may not be static"
+  # A dynamic busybox would need a libc the image does not have; its ELF
+  # interpreter path sits in the first bytes of the file.
+  if head -c 1024 "$busybox" | LC_ALL=C grep -aq 'ld-linux'; then
+    log "$busybox is dynamically linked; install Debian's busybox-static"; exit 1
+  fi
 
   stage=$(mktemp -d /tmp/entrypoint-builder.XXXXXX)
   trap 'chmod -R u+w "$stage" 2>/dev/null; rm -rf "$stage"' EXIT
@@ -99,4 +103,8 @@ if [ "$existing" = absent ] || [ -n "$existing" ] || [ $force = 1 ]; then
 else
   log "$alias_tag exists and was not made here; leaving it (use --force, or --build-arg GO_IMAGE=$image)"
 fi
+# Earlier builder images of this script (another go.mod) are 400 MB each.
+docker images --filter "label=$label" --format '{{.Repository}}:{{.Tag}}' |
+  grep '^entrypoint-builder:' | grep -vx -e "$image" -e entrypoint-builder:latest |
+  xargs -r docker rmi >/dev/null 2>&1 || true
 echo "$image"

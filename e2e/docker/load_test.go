@@ -4,6 +4,7 @@ package dockere2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,11 @@ import (
 	"time"
 )
 
-// loader sends GET / from the host in a few loops, each request on a new
-// connection: a refused or reset connection during a swap is a failure, and
-// keep-alive would hide it behind the client's retry of idle connections.
+// loader sends GET / from the host in a few loops. Half the loops open a
+// new connection per request, so a refused or reset connection during a
+// swap is a failure that no client retry can hide; the other half keep
+// connections alive, as browsers and proxies do, so a connection the old
+// generation drops mid-request fails too.
 type loader struct {
 	ok, failed atomic.Int64
 	stop       chan struct{}
@@ -27,11 +30,16 @@ type loader struct {
 func startLoad(t *testing.T, addr string, workers int) *loader {
 	t.Helper()
 	l := &loader{stop: make(chan struct{}), served: map[string]int{}}
-	c := &http.Client{
+	fresh := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true},
 	}
-	for range workers {
+	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
+	for i := range workers {
+		c := fresh
+		if i%2 == 1 {
+			c = kept
+		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -41,19 +49,11 @@ func startLoad(t *testing.T, addr string, workers int) *loader {
 					return
 				default:
 				}
-				resp, err := c.Get("http://" + addr + "/")
+				gen, err := getGeneration(c, addr)
 				if err == nil {
-					var body [256]byte
-					n, _ := resp.Body.Read(body[:])
-					resp.Body.Close()
-					m := appLine.FindSubmatch(body[:n])
-					if resp.StatusCode != http.StatusOK || m == nil {
-						err = fmt.Errorf("status %d body %q", resp.StatusCode, body[:n])
-					} else {
-						l.mu.Lock()
-						l.served[string(m[2])]++
-						l.mu.Unlock()
-					}
+					l.mu.Lock()
+					l.served[gen]++
+					l.mu.Unlock()
 				}
 				if err != nil {
 					l.failed.Add(1)
@@ -100,4 +100,22 @@ func (l *loader) check(t *testing.T) {
 	if f := l.failed.Load(); f > 0 {
 		t.Errorf("%d requests failed during the swap; first errors: %q", f, l.errs)
 	}
+}
+
+// getGeneration does one GET / and returns the generation that answered.
+func getGeneration(c *http.Client, addr string) (string, error) {
+	resp, err := c.Get("http://" + addr + "/")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "", fmt.Errorf("read body: %w", err)
+	}
+	m := appLine.FindSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		return "", fmt.Errorf("status %d body %q", resp.StatusCode, body)
+	}
+	return string(m[2]), nil
 }
