@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	// earlysig must be initialised before anything else catches or
 	// misses a signal; importing it first documents that (Go initialises
@@ -110,7 +111,7 @@ func serve(args []string, stderr io.Writer) int {
 		Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log, Events: events,
 	})
 	if err != nil {
-		log.Error("cannot start", "err", err)
+		log.Error("cannot start", "err", err, "fix", hint(err))
 		return exitStartup
 	}
 	events.Events = health.NewMetrics(reg, sup, rp.Orphans)
@@ -134,7 +135,7 @@ func serve(args []string, stderr io.Writer) int {
 			err = srv.Listen()
 		}
 		if err != nil {
-			log.Error("cannot start", "err", err)
+			log.Error("cannot start", "err", err, "fix", hint(err))
 			return exitStartup
 		}
 		go func() {
@@ -154,11 +155,24 @@ func serve(args []string, stderr io.Writer) int {
 			// it taken. Serving the app matters more than the CLI.
 			log.Warn("control socket unavailable; entrypoint reload/status will not reach this process; set --control-socket to a free path", "socket", cfg.ControlSocket, "err", err)
 		default:
-			log.Error("cannot start", "err", err)
+			log.Error("cannot start", "err", err, "fix", hint(err))
 			return exitStartup
 		}
 	}
 	return sup.Run(ctx)
+}
+
+// hint says how to fix a start-up error, in the user's terms.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "another process holds that address: stop it or choose another --listen / --health-listen address"
+	case errors.Is(err, syscall.EACCES) && strings.Contains(err.Error(), "bind"):
+		return "ports below 1024 need root or CAP_NET_BIND_SERVICE: listen on a port >= 1024 and map it (-p 80:8080, Service targetPort)"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "that IP is not on this host: use :PORT or an address of this container"
+	}
+	return "see the error; entrypoint validate checks the configuration"
 }
 
 // adminToken is the admin bearer token: ENTRYPOINT_ADMIN_TOKEN, else the
