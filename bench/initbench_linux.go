@@ -1,0 +1,352 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// An init under test: how to run a command under it.
+type initCmd struct {
+	name string
+	// argv returns the init's argv before "--".
+	argv func(quiet bool) []string
+}
+
+// inits returns the inits available for the comparisons.
+func (b *bench) inits() []initCmd {
+	var out []initCmd
+	if b.t.entrypoint != "" {
+		out = append(out, initCmd{name: "entrypoint", argv: func(quiet bool) []string {
+			if quiet {
+				return []string{b.t.entrypoint, "--health-listen", "off", "--control-socket", "off"}
+			}
+			// As a user runs it: health listener and control socket on.
+			return []string{b.t.entrypoint, "--health-listen", "127.0.0.1:" + strconv.Itoa(freePort()),
+				"--control-socket", b.controlSocket()}
+		}})
+	}
+	if b.t.tini != "" {
+		out = append(out, initCmd{name: "tini", argv: func(bool) []string { return []string{b.t.tini, "-s"} }})
+	}
+	return out
+}
+
+func (b *bench) controlSocket() string {
+	b.seq++
+	return fmt.Sprintf("@entrypoint-bench-%d-%d", os.Getpid(), b.seq)
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func command(argv []string, cmd ...string) *exec.Cmd {
+	full := append(append(append([]string{}, argv...), "--"), cmd...)
+	return exec.Command(full[0], full[1:]...)
+}
+
+// stopInit sends SIGTERM and waits, SIGKILLing after a bound. The bench is
+// the init's parent and nothing else waits here, so cmd.Wait is the one
+// waiter.
+func stopInit(cmd *exec.Cmd, bound time.Duration) error {
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(bound):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("did not exit within %s of SIGTERM", bound)
+	}
+}
+
+func (b *bench) initSection(ctx context.Context) {
+	s := b.r.section("Init: memory, start-up, reaping, signals, idle CPU")
+	ins := b.inits()
+	if b.t.entrypoint == "" {
+		s.note("entrypoint skipped: %v", b.t.entryErr)
+	}
+	if b.t.tini == "" {
+		s.note("tini comparison skipped: %v", b.t.tiniErr)
+	}
+	if len(ins) == 0 {
+		return
+	}
+	tb := s.table("Measurement", "Init", "Value", "Target", "Result")
+	b.idle(ctx, s, tb, ins)
+	b.startup(ctx, s, tb, ins)
+	b.orphans(ctx, s, tb, ins)
+	b.signals(ctx, s, tb, ins)
+}
+
+// idle runs `INIT -- sleep 1000` for every init at once and reads VmRSS
+// after 1 s, then utime+stime over the next 10 s.
+func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) {
+	type result struct {
+		rss   int64
+		ticks int64
+		err   error
+	}
+	window := 10 * time.Second
+	if b.quick {
+		window = 3 * time.Second
+	}
+	b.log.Info("idle RSS and CPU", "window", window)
+	res := make([]result, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Go(func() {
+			r := &res[i]
+			cmd := command(in.argv(false), "sleep", "1000")
+			if r.err = cmd.Start(); r.err != nil {
+				return
+			}
+			defer stopInit(cmd, 15*time.Second)
+			time.Sleep(time.Second)
+			var c0, c1 int64
+			if r.rss, r.err = rssKiB(cmd.Process.Pid); r.err != nil {
+				return
+			}
+			if c0, r.err = cpuTicks(cmd.Process.Pid); r.err != nil {
+				return
+			}
+			time.Sleep(window)
+			if c1, r.err = cpuTicks(cmd.Process.Pid); r.err != nil {
+				return
+			}
+			r.ticks = c1 - c0
+		})
+	}
+	wg.Wait()
+	for i, in := range ins {
+		r := res[i]
+		if r.err != nil {
+			tb.row("idle RSS", in.name, "error: "+r.err.Error(), "≤ 10 MiB", "MISS")
+			continue
+		}
+		target, pass := "", ""
+		if in.name == "entrypoint" {
+			target, pass = "≤ 10 MiB", verdict(r.rss <= 10*1024)
+		}
+		tb.row("idle RSS (VmRSS after 1 s, app: sleep)", in.name, mib(r.rss), target, pass)
+	}
+	for i, in := range ins {
+		r := res[i]
+		if r.err != nil {
+			continue
+		}
+		cpu := time.Duration(r.ticks) * time.Second / clockTicks
+		target, pass := "", ""
+		if in.name == "entrypoint" {
+			// One tick is the resolution of /proc/<pid>/stat.
+			target, pass = "0 (≤ 1 tick = 10 ms)", verdict(r.ticks <= 1)
+		}
+		tb.row(fmt.Sprintf("CPU while idle over %s (utime+stime)", window), in.name, dur(cpu), target, pass)
+	}
+}
+
+// startup times `INIT -- /bin/true`, alternating the inits run by run so
+// that drift in the machine's load hits them alike.
+func (b *bench) startup(ctx context.Context, s *section, tb *table, ins []initCmd) {
+	runs := 200
+	if b.quick {
+		runs = 50
+	}
+	b.log.Info("start-up", "runs", runs)
+	times := make([][]time.Duration, len(ins))
+	errs := make([]error, len(ins))
+	for range runs {
+		for i, in := range ins {
+			if errs[i] != nil {
+				continue
+			}
+			cmd := command(in.argv(true), "/bin/true")
+			t0 := time.Now()
+			if err := cmd.Run(); err != nil {
+				errs[i] = err
+				continue
+			}
+			times[i] = append(times[i], time.Since(t0))
+		}
+	}
+	// The floors: the app alone, and a Go program that exits at once
+	// (the Go runtime's own start-up, which any Go init pays at least once).
+	var floorTrue, floorGo []time.Duration
+	for range runs {
+		t0 := time.Now()
+		if exec.Command("/bin/true").Run() == nil {
+			floorTrue = append(floorTrue, time.Since(t0))
+		}
+		cmd := exec.Command(b.t.self)
+		cmd.Env = append(os.Environ(), roleEnv+"="+roleTrue)
+		t0 = time.Now()
+		if cmd.Run() == nil {
+			floorGo = append(floorGo, time.Since(t0))
+		}
+	}
+	tb.row("start-up floor: `/bin/true` alone", "—", dur(median(floorTrue)), "", "")
+	tb.row("start-up floor: a Go binary that exits at once", "—", dur(median(floorGo)), "", "")
+	med := map[string]time.Duration{}
+	for i, in := range ins {
+		if errs[i] != nil {
+			tb.row("start-up: `INIT -- /bin/true`", in.name, "error: "+errs[i].Error(), "", "MISS")
+			continue
+		}
+		med[in.name] = median(times[i])
+		tb.row(fmt.Sprintf("start-up: median wall time of `INIT -- /bin/true` (%d runs)", runs), in.name, dur(med[in.name]), "", "")
+	}
+	e, ok1 := med["entrypoint"]
+	t, ok2 := med["tini"]
+	if ok1 && ok2 && t > 0 {
+		ratio := float64(e) / float64(t)
+		tb.row("start-up ratio", "entrypoint / tini", fmt.Sprintf("%.2f×", ratio), "≤ 2×", verdict(ratio <= 2))
+	}
+}
+
+var orphansResult = regexp.MustCompile(`orphans-result n=(\d+) create_ns=(\d+) reap_ns=(\d+) remaining=(\d+)`)
+
+// orphans runs the orphan maker as the app of each init, the init being
+// PID 1 of a new pid namespace, and reads its timing line.
+func (b *bench) orphans(ctx context.Context, s *section, tb *table, ins []initCmd) {
+	n := 5000
+	if b.quick {
+		n = 1000
+	}
+	if b.t.unshare == "" {
+		s.note("orphan reaping skipped: %v", b.t.unshareErr)
+		return
+	}
+	for _, in := range ins {
+		b.log.Info("reaping orphans", "init", in.name, "n", n)
+		argv := append(append([]string{"--pid", "--fork", "--mount-proc"}, in.argv(true)...), "--", b.t.self)
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		cmd := exec.CommandContext(ctx, b.t.unshare, argv...)
+		cmd.Env = append(os.Environ(), roleEnv+"="+roleOrphans, "BENCH_ORPHANS="+strconv.Itoa(n))
+		out, err := cmd.Output()
+		cancel()
+		m := orphansResult.FindSubmatch(out)
+		if m == nil {
+			tb.row(fmt.Sprintf("reap %d orphans (as PID 1)", n), in.name, fmt.Sprintf("error: %v, no result line", err), "≤ 1 s", "MISS")
+			continue
+		}
+		reap, _ := strconv.ParseInt(string(m[3]), 10, 64)
+		remaining, _ := strconv.Atoi(string(m[4]))
+		create, _ := strconv.ParseInt(string(m[2]), 10, 64)
+		d := time.Duration(reap)
+		val := dur(d)
+		if remaining > 0 {
+			val = fmt.Sprintf("%d of %d never reaped (gave up after %s)", remaining, n, dur(d))
+		}
+		target, pass := "", ""
+		if in.name == "entrypoint" {
+			target, pass = "≤ 1 s", verdict(remaining == 0 && d <= time.Second)
+		}
+		tb.row(fmt.Sprintf("reap %d orphans: last orphan's release to last reaped (as PID 1)", n), in.name, val, target, pass)
+		b.log.Info("orphans", "init", in.name, "create", time.Duration(create), "reap", d, "remaining", remaining)
+	}
+	s.note("Orphans are double-forked `cat` processes blocked on one pipe; closing the pipe makes all of them exit at once, and the clock stops when kill(pid, 0) fails with ESRCH for every one (a zombie still answers kill). The time includes the orphans' own exits on %d cores.", runtime.NumCPU())
+}
+
+// signals measures kill(init) → the app's handler, 200 samples per init.
+func (b *bench) signals(ctx context.Context, s *section, tb *table, ins []initCmd) {
+	samples := 200
+	if b.quick {
+		samples = 50
+	}
+	const sig = syscall.SIGWINCH
+	meds := map[string]time.Duration{}
+	for _, in := range ins {
+		b.log.Info("signal forwarding", "init", in.name, "samples", samples)
+		lat, lost, err := b.signalLatency(in, sig, samples)
+		if err != nil {
+			tb.row("signal forward latency", in.name, "error: "+err.Error(), "≤ 200 µs", "MISS")
+			continue
+		}
+		med := median(lat)
+		meds[in.name] = med
+		target, pass := "", ""
+		if in.name == "entrypoint" {
+			target, pass = "median ≤ 200 µs", verdict(lost == 0 && med <= 200*time.Microsecond)
+		}
+		val := fmt.Sprintf("median %s, p99 %s", dur(med), dur(percentile(lat, 99)))
+		if lost > 0 {
+			val += fmt.Sprintf(", %d of %d lost", lost, samples)
+		}
+		tb.row(fmt.Sprintf("signal forward: kill(init, %s) to the app's handler (%d samples)", "SIGWINCH", samples), in.name, val, target, pass)
+	}
+}
+
+func (b *bench) signalLatency(in initCmd, sig syscall.Signal, samples int) ([]time.Duration, int, error) {
+	sock := filepath.Join(b.t.dir, fmt.Sprintf("sig-%d.sock", time.Now().UnixNano()))
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listen %s: %w", sock, err)
+	}
+	defer conn.Close()
+	cmd := command(in.argv(true), b.t.self)
+	cmd.Env = append(os.Environ(), roleEnv+"="+roleSigRecv, "BENCH_SOCK="+sock, "BENCH_SIGNAL="+strconv.Itoa(int(sig)))
+	if err := cmd.Start(); err != nil {
+		return nil, 0, fmt.Errorf("start: %w", err)
+	}
+	defer stopInit(cmd, 10*time.Second)
+	buf := make([]byte, 64)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(buf); err != nil || string(buf[:n]) != "ready" {
+		return nil, 0, fmt.Errorf("helper app never became ready: %v", err)
+	}
+	var lat []time.Duration
+	lost := 0
+	const warmup = 10
+	for i := range samples + warmup {
+		t0 := monotonic()
+		if err := syscall.Kill(cmd.Process.Pid, sig); err != nil {
+			return nil, 0, fmt.Errorf("kill: %w", err)
+		}
+		conn.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := conn.Read(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if i >= warmup {
+					lost++
+				}
+				continue
+			}
+			return nil, 0, fmt.Errorf("read: %w", err)
+		}
+		t1, err := strconv.ParseInt(string(buf[:n]), 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("parse %q: %w", buf[:n], err)
+		}
+		if i >= warmup {
+			lat = append(lat, time.Duration(t1-t0))
+		}
+		// Let both processes go idle again, as between real signals.
+		time.Sleep(2 * time.Millisecond)
+	}
+	if len(lat) == 0 {
+		return nil, lost, fmt.Errorf("no signal arrived (%d lost)", lost)
+	}
+	return lat, lost, nil
+}
