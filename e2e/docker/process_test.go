@@ -4,6 +4,7 @@ package dockere2e
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,9 +57,15 @@ func TestPID1IsEntrypoint(t *testing.T) {
 	if uid := strings.Fields(procField(t, init, "Uid"))[0]; uid != "65532" {
 		t.Errorf("PID 1 runs as uid %s, want the image's default 65532", uid)
 	}
-	kids, err := os.ReadFile("/proc/" + init + "/task/" + init + "/children")
-	if err != nil {
-		t.Fatal(err)
+	// children is per thread (the one that forked), and Go forks from any.
+	tasks, err := filepath.Glob("/proc/" + init + "/task/*/children")
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of host pid %s: %v", init, err)
+	}
+	var kids []byte
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		kids = append(kids, b...)
 	}
 	pid, _, err := whoServes(app)
 	if err != nil {
