@@ -386,6 +386,25 @@ termination: {preStopDelay: 3s, drainTimeout: 15s}
 		}
 	})
 
+	t.Run("entrypoint reload waits for the swap and reports it", func(t *testing.T) {
+		before, _ := tr.last()
+		mark := tr.mark()
+		t0 := time.Now()
+		out := c.mustK("exec", podName, "--", "entrypoint", "reload")
+		took := time.Since(t0)
+		if !strings.Contains(out, "ok, generation") {
+			t.Errorf("entrypoint reload said %q, want ok, generation N -> N+1", out)
+		}
+		c.waitSettled(podName, time.Minute)
+		w := summarise(tr.since(mark))
+		after, _ := tr.last()
+		measure(t, "entrypoint reload: %q in %s (kubectl exec included); pid %s -> %s; %d requests, %d failed",
+			strings.TrimSpace(out), took.Round(time.Millisecond), before.pid, after.pid, w.sent, w.failed)
+		if w.failed != 0 {
+			t.Errorf("%d of %d requests failed during the swap: %v", w.failed, w.sent, w.failures)
+		}
+	})
+
 	t.Run("ConfigMap patch swaps to the new config, restartCount 0, zero failed requests", func(t *testing.T) {
 		mark := tr.mark()
 		t0 := time.Now()
@@ -736,7 +755,6 @@ command: ["/webapp", "serve"]
 # waits for the app's own health check.
 listeners: []
 readiness: {type: http, address: "http://127.0.0.1:8080/healthz"}
-config: {files: {}}
 termination: {preStopDelay: 1s, drainTimeout: 5s}
 tests: {enabled: false}
 `, plainRepo, plainTag, epRepo, epTag))
@@ -746,10 +764,12 @@ tests: {enabled: false}
 		}
 	})
 	start := time.Now()
-	if _, err := c.run(5*time.Minute, c.helm, "install", rel, c.chart, "-n", namespace, "-f", values, "--wait", "--timeout", "2m"); err != nil {
-		out, _ := c.k("describe", "pods", "-l", "app.kubernetes.io/instance="+rel)
-		logs, _ := c.k("logs", "-l", "app.kubernetes.io/instance="+rel, "--all-containers", "--tail", "40")
-		t.Fatalf("%v\n%s\n%s", err, out, logs)
+	if _, err := c.run(5*time.Minute, c.helm, "install", rel, c.chart, "-n", namespace, "-f", values, "--wait", "--timeout", "90s"); err != nil {
+		pods, _ := c.k("get", "pods", "-l", "app.kubernetes.io/instance="+rel, "-o", "wide")
+		initLogs, _ := c.k("logs", "-l", "app.kubernetes.io/instance="+rel, "-c", "install-entrypoint", "--tail", "20")
+		logs, _ := c.k("logs", "-l", "app.kubernetes.io/instance="+rel, "-c", "app", "--tail", "20")
+		t.Fatalf("%v\n%s\ninit container install-entrypoint (%q + the directory):\n%s\napp container:\n%s",
+			strings.SplitN(err.Error(), "\n", 2)[0], pods, "/entrypoint install", initLogs, logs)
 	}
 	p := c.waitReadyPods(rel, 1, time.Minute)[0]
 	measure(t, "initContainer mode: %s under a copied entrypoint Ready in %s", c.imgPlain, time.Since(start).Round(time.Millisecond))

@@ -90,6 +90,7 @@ PY
       bad "kubectl apply --dry-run=server ci/$n.yaml"; sed 's/^/     /' "$tmp/dry.out"
     fi
   done
+  kubectl delete namespace lint --wait=false >/dev/null 2>&1 || true
 else
   echo "skip kubectl --dry-run=server: no cluster at $KUBECONFIG"
 fi
