@@ -76,6 +76,12 @@ COPY --from=build /out-demo/app /app
 COPY docker/demo/config/ /config/
 LABEL org.opencontainers.image.title="entrypoint-demo"
 EXPOSE 8080
+# Lame duck: a stopped generation still answers kept-alive connections
+# (with "Connection: close") for up to 2 s, so a client whose request is
+# already on such a connection gets an answer, not an EOF. entrypoint keeps
+# the listening socket open; closing kept-alive connections politely is the
+# app's half of a swap without errors.
+ENV APP_LAME_DUCK=2s
 # The app gets :8080 as fd 3 and is swapped on SIGUSR1, `entrypoint reload`
 # or a change in /config (bind-mount a directory there).
 ENTRYPOINT ["/entrypoint", "--listen", ":8080", "--watch", "/config", "--"]
