@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -169,8 +170,17 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// defaultProbeURL finds the health listener the way the running init
+// did: from PID 1's own command line when PID 1 is entrypoint (a
+// HEALTHCHECK runs in the container), else from the env and config file.
 func defaultProbeURL(which string) string {
-	listen := envOr("ENTRYPOINT_HEALTH_LISTEN", ":9090")
+	listen, tls := config.DefaultHealthListen, false
+	if cfg := initConfig(); cfg != nil {
+		listen, tls = cfg.Health.Listen, cfg.Health.TLSCert != ""
+	} else {
+		listen = envOr("ENTRYPOINT_HEALTH_LISTEN", listen)
+		tls = os.Getenv("ENTRYPOINT_HEALTH_TLS_CERT") != ""
+	}
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		host, port = "", "9090"
@@ -179,7 +189,7 @@ func defaultProbeURL(which string) string {
 		host = "127.0.0.1"
 	}
 	scheme := "http"
-	if os.Getenv("ENTRYPOINT_HEALTH_TLS_CERT") != "" {
+	if tls {
 		scheme = "https"
 	}
 	path := "/livez"
@@ -187,6 +197,27 @@ func defaultProbeURL(which string) string {
 		path = "/readyz"
 	}
 	return scheme + "://" + net.JoinHostPort(strings.Trim(host, "[]"), port) + path + "?verbose"
+}
+
+// initConfig loads the config of the entrypoint that is PID 1, from its
+// command line and our (the same container's) env; nil when PID 1 is not
+// entrypoint or its command line cannot be read.
+func initConfig() *config.Config {
+	b, err := os.ReadFile("/proc/1/cmdline")
+	if err != nil {
+		return nil
+	}
+	argv := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	pid1, _ := os.Readlink("/proc/1/exe")
+	self, _ := os.Readlink("/proc/self/exe")
+	if len(argv) == 0 || (pid1 != self && !strings.HasPrefix(filepath.Base(argv[0]), "entrypoint")) {
+		return nil
+	}
+	cfg, err := config.Load(argv[1:], os.LookupEnv)
+	if err != nil {
+		return nil
+	}
+	return cfg
 }
 
 func envOr(k, def string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,4 +350,21 @@ func TestValidate(t *testing.T) {
 		t.Fatal("a bad flag must not start")
 	}
 	p.errOut.wait(t, "drain", time.Second)
+}
+
+// `entrypoint probe ready` (the image's HEALTHCHECK) finds the health
+// listener from PID 1's own flags, not only from the env.
+func TestProbeFindsHealthListenerOfPID1(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	script := fmt.Sprintf(`for i in $(seq 100); do %s probe ready >/dev/null 2>&1 && echo probe=ok && exit 0; sleep 0.05; done; exit 1`, entrypointBin)
+	p := start(t, startOpts{pid1: true}, "--health-listen", addr, "--", "sh", "-c", script)
+	if code := p.wait(20 * time.Second); code != 0 {
+		t.Fatalf("probe from inside the container never passed (exit %d)", code)
+	}
+	p.out.wait(t, "probe=ok", time.Second)
 }
