@@ -192,6 +192,11 @@ func run(args []string, stderr io.Writer) int {
 	// line, so whoever waits for those sees a draining app.
 	a.setDraining()
 	closeAll(ls)
+	// Serve returns once its Accept fails, and it registers every
+	// connection it accepted (StateNew) before accepting the next: after
+	// this wait the counts below miss none, or a connection accepted just
+	// before the close could be dropped by Shutdown unanswered.
+	serving.Wait()
 	log.Info("stopping", "signal", sig.String(), "drain", o.drain.String(), "lame_duck", o.lameDuck.String())
 	if err := notify("STOPPING=1"); err != nil {
 		log.Warn("notify stopping", "err", err)
