@@ -124,9 +124,18 @@ func validate(c *Config, p *problems) {
 	oneOf(p, "logFormat", c.LogFormat, "text", "json")
 	oneOf(p, "logLevel", c.LogLevel, "debug", "info", "warn", "error")
 	oneOf(p, "signalTarget", c.SignalTarget, "group", "child")
-	for from := range c.Rewrite {
-		if from.Sys() == syscall.SIGKILL || from.Sys() == syscall.SIGSTOP {
+	for from, to := range c.Rewrite {
+		switch from.Sys() {
+		case syscall.SIGKILL, syscall.SIGSTOP:
 			p.at("rewrite", "%s cannot be caught, so it cannot be rewritten; remove it", from)
+		case syscall.SIGUSR1, syscall.SIGUSR2:
+			p.at("rewrite", "%s is the init's own (hot swap, full restart), so it is never forwarded and a rewrite of it would do nothing; remove it", from)
+		case syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGURG, syscall.SIGPROF:
+			p.at("rewrite", "%s is never forwarded (it belongs to the init or the Go runtime), so a rewrite of it would do nothing; remove it", from)
+		}
+		switch to.Sys() {
+		case syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGURG:
+			p.at("rewrite", "%s:%s would send the app %s, which only the kernel should send; rewrite to a signal such as SIGQUIT", from, to, to)
 		}
 	}
 	for i, code := range c.SuccessExitCodes {

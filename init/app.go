@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -15,7 +16,6 @@ import (
 	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/reaper"
 	"github.com/entrypoint/entrypoint/watch"
-	"golang.org/x/sys/unix"
 )
 
 type opKind int
@@ -39,7 +39,10 @@ var errStopping = errors.New("shutting down")
 // process stuck in uninterruptible sleep outlives it.
 const killWait = 5 * time.Second
 
+// request is a reload or restart asked for by a user. ctx is the asker's:
+// a request whose asker gave up is skipped, not run later.
 type request struct {
+	ctx    context.Context
 	op     opKind
 	reason string
 	reply  chan Result
@@ -57,6 +60,7 @@ type gen struct {
 	// guarded by Supervisor.mu
 	phase        string
 	status       string
+	readyAt      time.Time
 	lastWatchdog time.Time
 }
 
@@ -69,9 +73,20 @@ func (g *gen) alive() bool {
 	}
 }
 
+// code is g's exit code, or 137 when its exit never arrived (a process
+// stuck after SIGKILL): never a made-up 0.
+func (g *gen) code() int {
+	if g.alive() {
+		return 128 + int(syscall.SIGKILL)
+	}
+	return g.exit.Code()
+}
+
 // app is the state machine of one configured app. Its run goroutine is the
-// only one that starts or stops its generations; other goroutines talk to
-// it through reqs and stop, and read its status under Supervisor.mu.
+// only one that starts generations and decides what the app does next;
+// draining generations end in goroutines of their own, so the run loop
+// always watches the current generation. Other goroutines talk to it
+// through reqs and stop, and read its status under Supervisor.mu.
 type app struct {
 	s          *Supervisor
 	log        *slog.Logger
@@ -85,21 +100,21 @@ type app struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 
-	genN         int // run goroutine only
+	// run goroutine only
+	genN         int
 	backoff      time.Duration
-	consecutive  int
 	lastExitCode int
+	needRecover  bool // a restart could not start the app: apply the policy
 
 	// guarded by Supervisor.mu
 	stopSig        syscall.Signal
 	state          State
-	ready          bool
 	everReady      bool
 	pendingSigs    []syscall.Signal
 	cur            *gen
-	others         []*gen
+	others         []*gen // starting or draining beside cur
 	restarts       int
-	crashLoop      bool
+	consecutive    int // quick failures in a row
 	lastAction     *Result
 	lastChange     *Result
 	exitCode       *int
@@ -131,9 +146,9 @@ func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
 	}
 	if len(cfg.Watch) > 0 {
 		for _, w := range watch.SubPathWarnings(cfg.Watch) {
-			s.log.Warn(w, "app", cfg.Name)
+			a.log.Warn(w)
 		}
-		w, err := watch.New(watch.Options{Paths: cfg.Watch, Debounce: cfg.WatchDebounce.D(), Logger: s.log.With("app", cfg.Name)})
+		w, err := watch.New(watch.Options{Paths: cfg.Watch, Debounce: cfg.WatchDebounce.D(), Logger: a.log})
 		if err != nil {
 			if a.sockets != nil {
 				a.sockets.Close()
@@ -144,8 +159,6 @@ func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
 	}
 	return a, nil
 }
-
-func (a *app) logger() *slog.Logger { return a.log }
 
 // run is the app's goroutine: first start, then requests, exits and
 // config changes until the app ends for good.
@@ -162,8 +175,8 @@ func (a *app) run() {
 	}
 	for {
 		var curExited <-chan struct{}
-		if a.current() != nil {
-			curExited = a.current().exited
+		if g := a.current(); g != nil {
+			curExited = g.exited
 		}
 		select {
 		case <-a.stopCh:
@@ -182,6 +195,22 @@ func (a *app) run() {
 			}
 			a.onChange(c)
 		}
+		if a.needRecover {
+			a.needRecover = false
+			if !a.afterFailure(nil) {
+				return
+			}
+		}
+	}
+}
+
+// stopping reports whether shutdown has begun.
+func (a *app) stopping() bool {
+	select {
+	case <-a.stopCh:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -190,7 +219,7 @@ func (a *app) run() {
 func (a *app) startFirst() bool {
 	g, err := a.spawn()
 	if err != nil {
-		a.logger().Error("start app failed", "err", err)
+		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
 		return a.afterFailure(nil)
 	}
@@ -200,7 +229,7 @@ func (a *app) startFirst() bool {
 			a.stopAll()
 			return false
 		}
-		a.logger().Error("app not ready", "generation", g.n, "pid", g.pid, "err", err)
+		a.log.Error("app not ready", "generation", g.n, "pid", g.pid, "err", err)
 		a.kill(g)
 		return a.onExit()
 	}
@@ -211,7 +240,7 @@ func (a *app) startFirst() bool {
 // spawn starts the next generation (not yet gated).
 func (a *app) spawn() (*gen, error) {
 	env := a.env()
-	path, err := lookPath(a.cfg.Command[0], env)
+	path, err := lookPath(a.cfg.Command[0], a.cfg.Dir, env)
 	if err != nil {
 		return nil, err
 	}
@@ -251,13 +280,15 @@ func (a *app) spawn() (*gen, error) {
 	}
 	go func() {
 		g.exit = <-exitCh
+		// Log before anyone can learn of the exit: the last generation's
+		// line must not be lost to the init exiting first.
+		a.log.Info("app exited", "generation", g.n, "pid", g.pid, "status", g.exit.String(), "code", g.exit.Code())
 		close(g.exited)
 		if notify != nil {
 			notify.Close()
 		}
-		a.logger().Info("app exited", "generation", g.n, "pid", g.pid, "status", g.exit.String(), "code", g.exit.Code())
 	}()
-	a.logger().Info("app started", "generation", g.n, "pid", pid, "command", a.cfg.Command)
+	a.log.Info("app started", "generation", g.n, "pid", pid, "command", a.cfg.Command)
 	return g, nil
 }
 
@@ -298,18 +329,18 @@ func (a *app) await(g *gen) error {
 }
 
 func (a *app) markReady(g *gen) {
+	now := time.Now()
 	a.s.mu.Lock()
 	g.phase = "ready"
-	g.lastWatchdog = time.Now()
+	g.readyAt, g.lastWatchdog = now, now
 	a.cur = g
-	a.ready = true
 	a.state = StateRunning
 	first := !a.everReady
 	a.everReady = true
 	pending := a.pendingSigs
 	a.pendingSigs = nil
 	a.s.mu.Unlock()
-	a.logger().Info("app ready", "generation", g.n, "pid", g.pid, "startup", time.Since(g.started))
+	a.log.Info("app ready", "generation", g.n, "pid", g.pid, "startup", now.Sub(g.started))
 	if first {
 		// Signals that arrived before the app could take them.
 		for _, sig := range pending {
@@ -330,9 +361,9 @@ func (a *app) current() *gen {
 	return a.cur
 }
 
-func (a *app) setState(st State, ready bool) {
+func (a *app) setState(st State) {
 	a.s.mu.Lock()
-	a.state, a.ready = st, ready
+	a.state = st
 	a.s.mu.Unlock()
 }
 
@@ -340,7 +371,7 @@ func (a *app) setState(st State, ready bool) {
 // false when the app ended for good.
 func (a *app) onExit() bool {
 	g := a.current()
-	a.lastExitCode = g.exit.Code()
+	a.lastExitCode = g.code()
 	// Workers the generation left behind in its group would hold the
 	// app's sockets and state; they go with it.
 	signalGroup(g.pid, syscall.SIGKILL)
@@ -348,58 +379,97 @@ func (a *app) onExit() bool {
 }
 
 // afterFailure applies the restart policy after g (nil: a failed spawn)
-// ended or failed its gate.
+// ended or failed its gate. It returns false when the app ended for good.
+// During the backoff a reload is answered at once (nothing runs to swap)
+// and a restart cuts the wait short.
 func (a *app) afterFailure(g *gen) bool {
-	a.s.mu.Lock()
-	a.cur = nil
-	a.ready = false
-	a.s.mu.Unlock()
+	a.setCurrent(nil)
 	if a.cfg.Restart.Policy != "restart" {
 		a.end(a.lastExitCode, true)
 		return false
 	}
+	var waiting []request // restarts to answer once the app is back
+	answer := func(r Result) {
+		for _, q := range waiting {
+			q.reply <- r
+		}
+		waiting = nil
+	}
 	for {
-		if g != nil && time.Since(g.started) >= a.cfg.Restart.StableAfter.D() {
-			a.consecutive = 0
+		// A run counts as stable when it was ready for StableAfter; one
+		// that never passed its gate is a quick failure.
+		stable := g != nil && !g.readyAt.IsZero() && time.Since(g.readyAt) >= a.cfg.Restart.StableAfter.D()
+		if stable {
 			a.backoff = a.cfg.Restart.Backoff.D()
 		}
-		a.consecutive++
 		delay := a.backoff
 		a.backoff = min(2*a.backoff, a.cfg.Restart.MaxBackoff.D())
 		a.s.mu.Lock()
-		a.state = StateBackoff
+		if stable {
+			a.consecutive = 0
+		}
+		a.consecutive++
 		a.restarts++
-		a.crashLoop = a.consecutive >= a.cfg.Restart.CrashLoop
+		a.state = StateBackoff
+		attempt := a.consecutive
 		a.s.mu.Unlock()
 		a.s.events.AppRestarted(a.cfg.Name)
-		a.logger().Warn("restarting app", "in", delay, "attempt", a.consecutive, "last_code", a.lastExitCode)
-		select {
-		case <-time.After(delay):
-		case <-a.stopCh:
-			a.end(a.lastExitCode, false)
-			return false
+		a.log.Warn("restarting app", "in", delay, "attempt", attempt, "last_code", a.lastExitCode)
+		timer := time.NewTimer(delay)
+	wait:
+		for {
+			select {
+			case <-timer.C:
+				break wait
+			case <-a.stopCh:
+				timer.Stop()
+				answer(Result{App: a.cfg.Name, Action: "restart", Reason: errStopping.Error(), At: time.Now()})
+				a.end(a.lastExitCode, false)
+				return false
+			case r := <-a.reqs:
+				if r.ctx.Err() != nil {
+					continue
+				}
+				if r.op == opRestart {
+					waiting = append(waiting, r)
+					timer.Stop()
+					break wait
+				}
+				r.reply <- a.finish(a.result("reload", false, "app is not running (restart backoff after exit code "+fmt.Sprint(a.lastExitCode)+")", nil, time.Now()))
+			}
 		}
+		start := time.Now()
 		ng, err := a.spawn()
 		if err != nil {
-			a.logger().Error("start app failed", "err", err)
+			a.log.Error("start app failed", "err", err)
 			a.lastExitCode = spawnExitCode(err)
+			if len(waiting) > 0 {
+				answer(a.finish(a.result("restart", false, err.Error(), nil, start)))
+			}
 			g = nil
 			continue
 		}
 		a.setCurrent(ng)
 		if err := a.await(ng); err != nil {
 			if errors.Is(err, errStopping) {
+				answer(Result{App: a.cfg.Name, Action: "restart", Reason: err.Error(), At: time.Now()})
 				a.stopAll()
 				return false
 			}
-			a.logger().Error("app not ready", "generation", ng.n, "pid", ng.pid, "err", err)
+			a.log.Error("app not ready", "generation", ng.n, "pid", ng.pid, "err", err)
 			a.kill(ng)
-			a.lastExitCode = ng.exit.Code()
+			a.lastExitCode = ng.code()
 			a.setCurrent(nil)
+			if len(waiting) > 0 {
+				answer(a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", ng.n, ng.pid, err), nil, start)))
+			}
 			g = ng
 			continue
 		}
 		a.markReady(ng)
+		if len(waiting) > 0 {
+			answer(a.finish(a.result("restart", true, "", nil, start)))
+		}
 		return true
 	}
 }
@@ -410,7 +480,6 @@ func (a *app) end(code int, endedContainer bool) {
 	a.s.mu.Lock()
 	a.exitCode = &code
 	a.endedContainer = endedContainer
-	a.ready = false
 	a.state = StateExited
 	if code != 0 && endedContainer {
 		a.state = StateFailed
@@ -420,7 +489,7 @@ func (a *app) end(code int, endedContainer bool) {
 
 // request queues op for the run goroutine and waits for its outcome.
 func (a *app) request(ctx context.Context, op opKind, reason string) (Result, error) {
-	r := request{op: op, reason: reason, reply: make(chan Result, 1)}
+	r := request{ctx: ctx, op: op, reason: reason, reply: make(chan Result, 1)}
 	select {
 	case a.reqs <- r:
 	case <-a.stopCh:
@@ -441,6 +510,9 @@ func (a *app) request(ctx context.Context, op opKind, reason string) (Result, er
 // handle runs one request. Swap requests that queued up meanwhile
 // collapse into it: they all get this one swap's result.
 func (a *app) handle(r request) {
+	if r.ctx.Err() != nil {
+		return
+	}
 	batch := []request{r}
 	var later []request
 	if r.op == opSwap {
@@ -448,9 +520,11 @@ func (a *app) handle(r request) {
 		for {
 			select {
 			case q := <-a.reqs:
-				if q.op == opSwap {
+				switch {
+				case q.ctx.Err() != nil:
+				case q.op == opSwap:
 					batch = append(batch, q)
-				} else {
+				default:
 					later = append(later, q)
 				}
 			default:
@@ -468,6 +542,10 @@ func (a *app) handle(r request) {
 		q.reply <- res
 	}
 	for _, q := range later {
+		if a.needRecover || a.stopping() {
+			q.reply <- a.result(q.op.String(), false, "app is not running", nil, time.Now())
+			continue
+		}
 		a.handle(q)
 	}
 }
@@ -489,9 +567,9 @@ func (a *app) finish(r Result) Result {
 	a.s.mu.Unlock()
 	a.s.events.ActionDone(r)
 	if r.OK {
-		a.logger().Info(r.Action+" done", "from", r.From, "to", r.To, "pid", r.Pid, "duration", r.Duration)
+		a.log.Info(r.Action+" done", "from", r.From, "to", r.To, "pid", r.Pid, "duration", r.Duration)
 	} else {
-		a.logger().Warn(r.Action+" failed", "reason", r.Reason, "serving", r.Pid, "duration", r.Duration)
+		a.log.Warn(r.Action+" failed", "reason", r.Reason, "serving", r.Pid, "duration", r.Duration)
 	}
 	return r
 }
@@ -501,25 +579,28 @@ func (a *app) finish(r Result) Result {
 func (a *app) swap(reason string) Result {
 	start := time.Now()
 	old := a.current()
+	if a.stopping() {
+		return a.result("reload", false, errStopping.Error(), old, start)
+	}
 	if old == nil || !old.alive() {
 		return a.finish(a.result("reload", false, "no generation is running", old, start))
 	}
-	a.s.mu.Lock()
-	a.state = StateSwapping
-	a.s.mu.Unlock()
-	a.logger().Info("hot swap", "from", old.n, "pid", old.pid, "reason", reason)
+	a.setState(StateSwapping)
+	a.log.Info("hot swap", "from", old.n, "pid", old.pid, "reason", reason)
 	g, err := a.spawn()
 	if err != nil {
-		a.setState(StateRunning, true)
+		a.setState(StateRunning)
 		return a.finish(a.result("reload", false, err.Error(), old, start))
 	}
 	a.addOther(g)
 	if err := a.await(g); err != nil {
+		if errors.Is(err, errStopping) {
+			// stopAll owns g now: it is among the others.
+			return a.result("reload", false, err.Error(), old, start)
+		}
 		a.kill(g)
 		a.removeOther(g)
-		if !errors.Is(err, errStopping) {
-			a.setState(StateRunning, true)
-		}
+		a.setState(StateRunning)
 		return a.finish(a.result("reload", false, fmt.Sprintf("generation %d (pid %d) %v; generation %d keeps serving", g.n, g.pid, err, old.n), old, start))
 	}
 	a.s.mu.Lock()
@@ -529,8 +610,24 @@ func (a *app) swap(reason string) Result {
 	a.s.mu.Unlock()
 	a.markReady(g)
 	res := a.finish(a.result("reload", true, "", old, start))
-	a.drain(old, a.cfg.StopSignal.Sys())
+	go a.drain(old)
 	return res
+}
+
+// drain ends an old generation after a swap, in its own goroutine so the
+// run loop keeps watching the new one: stop signal, drain timeout, then
+// SIGKILL of its process group. Shutdown may signal it again meanwhile.
+func (a *app) drain(g *gen) {
+	a.send(g, a.cfg.StopSignal.Sys())
+	t := time.NewTimer(a.cfg.DrainTimeout.D())
+	defer t.Stop()
+	select {
+	case <-g.exited:
+	case <-t.C:
+		a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
+	}
+	a.kill(g)
+	a.removeOther(g)
 }
 
 // restart is DESIGN rule 6: stop N (drain), then start N+1; not ready in
@@ -538,40 +635,51 @@ func (a *app) swap(reason string) Result {
 func (a *app) restart(reason string) Result {
 	start := time.Now()
 	old := a.current()
-	a.setState(StateRestarting, false)
-	a.logger().Info("full restart", "reason", reason)
-	if old != nil {
+	if a.stopping() {
+		return a.result("restart", false, errStopping.Error(), old, start)
+	}
+	a.setState(StateRestarting)
+	a.log.Info("full restart", "reason", reason)
+	if old != nil && old.alive() {
 		a.s.mu.Lock()
 		old.phase = "draining"
+		a.others = append(a.others, old)
+		a.cur = nil
 		a.s.mu.Unlock()
-		a.drain(old, a.cfg.StopSignal.Sys())
-		a.setCurrent(nil)
+		a.send(old, a.cfg.StopSignal.Sys())
+		t := time.NewTimer(a.cfg.DrainTimeout.D())
+		select {
+		case <-old.exited:
+		case <-t.C:
+			a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
+		case <-a.stopCh:
+			// stopAll owns old now: it is among the others.
+			t.Stop()
+			return a.result("restart", false, errStopping.Error(), old, start)
+		}
+		t.Stop()
+		a.kill(old)
+		a.removeOther(old)
+		a.lastExitCode = old.code()
 	}
 	g, err := a.spawn()
 	if err != nil {
 		a.lastExitCode = spawnExitCode(err)
-		res := a.finish(a.result("restart", false, err.Error(), nil, start))
-		a.enqueueFailure()
-		return res
+		a.needRecover = true
+		return a.finish(a.result("restart", false, err.Error(), nil, start))
 	}
 	a.setCurrent(g)
 	if err := a.await(g); err != nil {
-		a.kill(g)
-		// The main loop sees the current generation gone and applies the
+		if errors.Is(err, errStopping) {
+			return a.result("restart", false, err.Error(), nil, start)
+		}
+		// The run loop sees the current generation gone and applies the
 		// restart policy.
+		a.kill(g)
 		return a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start))
 	}
 	a.markReady(g)
 	return a.finish(a.result("restart", true, "", old, start))
-}
-
-// enqueueFailure makes the run loop apply the restart policy after a
-// restart whose spawn failed: a dead pseudo-generation stands in.
-func (a *app) enqueueFailure() {
-	g := &gen{exited: make(chan struct{}), started: time.Now()}
-	g.exit = reaper.Exit{Status: unix.WaitStatus(a.lastExitCode << 8)}
-	close(g.exited)
-	a.setCurrent(g)
 }
 
 func (a *app) addOther(g *gen) {
@@ -590,44 +698,28 @@ func (a *app) removeOtherLocked(g *gen) {
 	a.others = slices.DeleteFunc(a.others, func(o *gen) bool { return o == g })
 }
 
-// drain stops g gracefully: sig, the drain timeout, then SIGKILL of its
-// process group. Shutdown cuts the wait short; stopAll then owns g.
-func (a *app) drain(g *gen, sig syscall.Signal) {
-	a.send(g, sig)
-	t := time.NewTimer(a.cfg.DrainTimeout.D())
-	defer t.Stop()
-	select {
-	case <-g.exited:
-	case <-t.C:
-		a.logger().Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
-	case <-a.stopCh:
-		return
-	}
-	a.kill(g)
-	a.removeOther(g)
-}
-
-// kill SIGKILLs g's process group and waits for g to be reaped.
+// kill SIGKILLs g's process group (the leftovers of an exited leader too)
+// and waits, bounded, for g to be reaped.
 func (a *app) kill(g *gen) {
 	signalGroup(g.pid, syscall.SIGKILL)
 	select {
 	case <-g.exited:
 	case <-time.After(killWait):
-		a.logger().Error("generation did not die after SIGKILL", "generation", g.n, "pid", g.pid)
+		a.log.Error("generation did not die after SIGKILL", "generation", g.n, "pid", g.pid)
 	}
 }
 
 // stopAll is the app's part of shutdown: every generation gets the stop
-// signal, the drain timeout, then SIGKILL.
+// signal, then all share one drain deadline, then SIGKILL.
 func (a *app) stopAll() {
 	a.s.mu.Lock()
-	a.state, a.ready = StateStopping, false
+	a.state = StateStopping
 	sig := a.stopSig
 	gens := slices.Clone(a.others)
-	if a.cur != nil {
-		gens = append(gens, a.cur)
-	}
 	cur := a.cur
+	if cur != nil {
+		gens = append(gens, cur)
+	}
 	a.s.mu.Unlock()
 	if sig == 0 {
 		sig = a.cfg.StopSignal.Sys()
@@ -637,23 +729,29 @@ func (a *app) stopAll() {
 			a.send(g, sig)
 		}
 	}
-	t := time.NewTimer(a.cfg.DrainTimeout.D())
+	expired := make(chan struct{})
+	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
 	defer t.Stop()
 	for _, g := range gens {
 		select {
 		case <-g.exited:
-		case <-t.C:
+		case <-expired:
 		}
 	}
 	for _, g := range gens {
 		if g.alive() {
-			a.logger().Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
+			a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
 		}
 		a.kill(g)
 	}
+	// The code is the serving generation's; without one (shutdown during a
+	// full restart) the newest generation's.
 	code := a.lastExitCode
-	if cur != nil && cur.pid != 0 {
-		code = cur.exit.Code()
+	if cur == nil && len(gens) > 0 {
+		cur = slices.MaxFunc(gens, func(x, y *gen) int { return x.n - y.n })
+	}
+	if cur != nil {
+		code = cur.code()
 	}
 	a.end(code, false)
 }
@@ -674,23 +772,27 @@ func (a *app) signal(sig syscall.Signal) {
 	if !a.everReady {
 		a.pendingSigs = append(a.pendingSigs, sig)
 		a.s.mu.Unlock()
-		a.logger().Info("signal queued until the app is ready", "signal", config.SignalName(sig))
+		a.log.Info("signal queued until the app is ready", "signal", config.SignalName(sig))
 		return
 	}
 	g := a.cur
 	a.s.mu.Unlock()
 	if g == nil || !g.alive() {
-		a.logger().Warn("signal dropped: app not running", "signal", config.SignalName(sig))
+		a.log.Warn("signal dropped: app not running", "signal", config.SignalName(sig))
 		return
 	}
 	a.send(g, sig)
 	a.s.events.SignalForwarded(a.cfg.Name, sig)
-	a.logger().Info("signal forwarded", "signal", config.SignalName(sig), "pid", g.pid)
+	a.log.Info("signal forwarded", "signal", config.SignalName(sig), "pid", g.pid)
 }
 
 // send delivers sig to g's process group, or to its leader alone with
-// signalTarget "child". ESRCH is a warning, not a failure (tini).
+// signalTarget "child". ESRCH is a warning, not a failure (tini). A pid
+// below 1 would address our own group or every process: never.
 func (a *app) send(g *gen, sig syscall.Signal) {
+	if g.pid < 1 {
+		return
+	}
 	var err error
 	if a.s.cfg.SignalTarget == "child" {
 		err = syscall.Kill(g.pid, sig)
@@ -698,14 +800,14 @@ func (a *app) send(g *gen, sig syscall.Signal) {
 		err = syscall.Kill(-g.pid, sig)
 	}
 	if err != nil && !errors.Is(err, syscall.ESRCH) {
-		a.logger().Warn("signal failed", "signal", config.SignalName(sig), "pid", g.pid, "err", err)
+		a.log.Warn("signal failed", "signal", config.SignalName(sig), "pid", g.pid, "err", err)
 	}
 }
 
 // onChange handles a watched config change: validate, then act.
 func (a *app) onChange(c watch.Change) {
 	start := time.Now()
-	a.logger().Info("config changed", "hash", short(c.Hash), "previous", short(c.Previous))
+	a.log.Info("config changed", "hash", short(c.Hash), "previous", short(c.Previous))
 	record := func(ok bool, result, reason, output string) {
 		r := Result{App: a.cfg.Name, Action: "config", OK: ok, Reason: reason, Output: output, Duration: time.Since(start), At: time.Now()}
 		if cur := a.current(); cur != nil {
@@ -715,6 +817,12 @@ func (a *app) onChange(c watch.Change) {
 		a.lastChange = &r
 		a.s.mu.Unlock()
 		a.s.events.ConfigChange(a.cfg.Name, result)
+	}
+	outcome := func(ok bool) string {
+		if ok {
+			return "applied"
+		}
+		return "swap_failed"
 	}
 	if len(a.cfg.Validate) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Readiness.Timeout.D())
@@ -732,27 +840,25 @@ func (a *app) onChange(c watch.Change) {
 			if err != nil {
 				reason = fmt.Sprintf("validate %v failed: %v", a.cfg.Validate, err)
 			}
-			a.logger().Warn("config rejected, old generation keeps serving", "reason", reason, "output", string(out))
+			a.log.Warn("config rejected, old generation keeps serving", "reason", reason, "output", string(out))
 			record(false, "validate_failed", reason, string(out))
 			return
 		}
 	}
-	switch oc := a.cfg.OnChange; {
-	case oc == "restart":
-		r := a.restart("config changed")
-		record(r.OK, map[bool]string{true: "applied", false: "swap_failed"}[r.OK], r.Reason, "")
-	case len(oc) > 7 && oc[:7] == "signal:":
-		sig, err := config.ParseSignal(oc[7:])
-		if err != nil {
-			record(false, "swap_failed", err.Error(), "")
-			return
-		}
+	if name, ok := strings.CutPrefix(a.cfg.OnChange, "signal:"); ok {
+		// config validated the name at load time.
+		sig, _ := config.ParseSignal(name)
 		a.signal(sig)
 		record(true, "signalled", "sent "+config.SignalName(sig), "")
-	default:
-		r := a.swap("config changed")
-		record(r.OK, map[bool]string{true: "applied", false: "swap_failed"}[r.OK], r.Reason, "")
+		return
 	}
+	var r Result
+	if a.cfg.OnChange == "restart" {
+		r = a.restart("config changed")
+	} else {
+		r = a.swap("config changed")
+	}
+	record(r.OK, outcome(r.OK), r.Reason, "")
 }
 
 func short(h string) string {
@@ -768,10 +874,9 @@ func short(h string) string {
 func (a *app) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if len(kv) >= 11 && kv[:11] == "ENTRYPOINT_" {
-			continue
+		if !strings.HasPrefix(kv, "ENTRYPOINT_") {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	keys := make([]string, 0, len(a.cfg.Env))
 	for k := range a.cfg.Env {
@@ -779,7 +884,7 @@ func (a *app) env() []string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		env = slices.DeleteFunc(env, func(kv string) bool { return len(kv) > len(k) && kv[:len(k)+1] == k+"=" })
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, k+"=") })
 		env = append(env, k+"="+a.cfg.Env[k])
 	}
 	return env
@@ -787,22 +892,29 @@ func (a *app) env() []string {
 
 func (a *app) statusLocked() AppStatus {
 	st := AppStatus{
-		Name: a.cfg.Name, State: a.state, Ready: a.ready && !a.s.shuttingDown,
-		Restarts: a.restarts, CrashLoop: a.crashLoop,
-		LastAction: a.lastAction, LastChange: a.lastChange, ExitCode: a.exitCode,
+		Name: a.cfg.Name, State: a.state,
+		Restarts: a.restarts, LastAction: a.lastAction, LastChange: a.lastChange, ExitCode: a.exitCode,
 	}
 	if a.sockets != nil {
 		st.Listen = a.sockets.Addrs()
 	}
-	if g := a.cur; g != nil && g.pid != 0 && g.alive() {
+	g := a.cur
+	serving := g != nil && g.phase == "ready" && g.alive()
+	// Ready is derived, never stored: someone ready serves and nothing
+	// is shutting down or fully restarting.
+	st.Ready = serving && (a.state == StateRunning || a.state == StateSwapping) && !a.s.shuttingDown
+	// A crash loop ends once a generation stayed ready for StableAfter.
+	stable := serving && time.Since(g.readyAt) >= a.cfg.Restart.StableAfter.D()
+	st.CrashLoop = a.cfg.Restart.Policy == "restart" && a.consecutive >= a.cfg.Restart.CrashLoop && !stable
+	if g != nil && g.alive() {
 		st.Current = &Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status}
 		if wd := a.cfg.Watchdog.D(); wd > 0 && g.phase == "ready" && time.Since(g.lastWatchdog) > wd {
 			st.WatchdogExpired = true
 		}
 	}
-	for _, g := range a.others {
-		if g.alive() {
-			st.Others = append(st.Others, Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status})
+	for _, o := range a.others {
+		if o.alive() {
+			st.Others = append(st.Others, Generation{N: o.n, Pid: o.pid, Started: o.started, Phase: o.phase, Status: o.status})
 		}
 	}
 	return st

@@ -11,12 +11,18 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/graceful"
 )
 
 // lookPath resolves the app's command with the app's own PATH at every
-// start, so a binary replaced on disk is what the next generation runs.
-func lookPath(name string, env []string) (string, error) {
+// start, so a binary replaced on disk is what the next generation runs. A
+// name with a slash is relative to the app's dir, as execve will see it.
+func lookPath(name, dir string, env []string) (string, error) {
 	check := func(p string) error {
+		if dir != "" && !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
 		fi, err := os.Stat(p)
 		if err != nil {
 			return err
@@ -39,11 +45,11 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	var firstErr error
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
 		}
-		p := filepath.Join(dir, name)
+		p := filepath.Join(d, name)
 		err := check(p)
 		if err == nil {
 			return p, nil
@@ -62,9 +68,9 @@ func lookPath(name string, env []string) (string, error) {
 // 127 not found, 126 not executable (tini's spawn, POSIX shells).
 func spawnExitCode(err error) int {
 	if errors.Is(err, fs.ErrNotExist) {
-		return ExitNotFound
+		return graceful.ExitCodeNotFound
 	}
-	return ExitNotExecutable
+	return graceful.ExitCodeNotExecutable
 }
 
 // signalGroup sends sig to the process group led by pid. pid <= 0 would

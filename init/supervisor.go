@@ -15,13 +15,6 @@ import (
 	"github.com/entrypoint/entrypoint/reaper"
 )
 
-// Exit codes of the init itself, besides the app's own (tini's spawn and
-// the shells agree on 126 and 127).
-const (
-	ExitNotExecutable = 126 // the command exists but cannot be executed
-	ExitNotFound      = 127 // the command was not found
-)
-
 // StrayGrace is how long processes left over after the apps ended get
 // between SIGTERM and SIGKILL.
 const StrayGrace = 2 * time.Second
@@ -235,12 +228,14 @@ func (s *Supervisor) stopApps(req shutdownReq) {
 	}
 }
 
-// exitCode is the code of the app whose end ended the container, or of
-// the first app; but never 0 while any app failed.
+// exitCode is the init's exit code: the code of the app whose own end
+// ended the container; after a shutdown, the first non-zero code of any
+// app (the init never exits 0 while an app failed). --success-exit-codes
+// map codes to 0 first.
 func (s *Supervisor) exitCode() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	first, firstFailed := -1, -1
+	firstFailed := -1
 	for _, a := range s.apps {
 		if a.exitCode == nil {
 			continue
@@ -249,28 +244,16 @@ func (s *Supervisor) exitCode() int {
 		if slices.Contains(s.cfg.SuccessExitCodes, c) {
 			c = 0
 		}
-		if a.endedContainer && first < 0 {
-			first = c
+		if a.endedContainer {
+			// The others were stopped by us because this one ended:
+			// their codes (143 from our SIGTERM) are not failures.
+			return c
 		}
 		if c != 0 && firstFailed < 0 {
 			firstFailed = c
 		}
 	}
-	if first < 0 && len(s.apps) > 0 && s.apps[0].exitCode != nil {
-		first = *s.apps[0].exitCode
-		if slices.Contains(s.cfg.SuccessExitCodes, first) {
-			first = 0
-		}
-	}
-	switch {
-	case first > 0:
-		return first
-	case firstFailed > 0:
-		return firstFailed
-	case first < 0:
-		return 1
-	}
-	return 0
+	return max(firstFailed, 0)
 }
 
 // reapStrays ends every process still alive after the apps ended, so the

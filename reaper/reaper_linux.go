@@ -30,7 +30,7 @@ func (e Exit) Code() int {
 
 func (e Exit) String() string {
 	if e.Status.Signaled() {
-		return fmt.Sprintf("killed by %v", e.Status.Signal())
+		return "killed by " + unix.SignalName(e.Status.Signal())
 	}
 	return fmt.Sprintf("exit code %d", e.Status.ExitStatus())
 }

@@ -119,7 +119,7 @@ func TestCodeOfSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := <-ch; e.Code() != 143 || e.String() != "killed by terminated" {
+	if e := <-ch; e.Code() != 143 || e.String() != "killed by SIGTERM" {
 		t.Fatalf("got code %d %q", e.Code(), e.String())
 	}
 }

@@ -24,7 +24,7 @@ import (
 func validateMain(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(args, os.LookupEnv)
 	if err != nil {
-		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
+		printErr(stderr, err)
 		return exitUsage
 	}
 	out, err := cfg.YAML()

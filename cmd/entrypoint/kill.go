@@ -36,7 +36,15 @@ func killMain(prog string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: "+format+"\n", append([]any{prog}, a...)...)
 		return 1
 	}
-	sig := syscall.SIGTERM
+	sig, sigSet := syscall.SIGTERM, false
+	setSig := func(v string) bool {
+		s, err := killSignal(v)
+		if err != nil {
+			return false
+		}
+		sig, sigSet = s, true
+		return true
+	}
 	var pids []string
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -70,33 +78,21 @@ func killMain(prog string, args []string, stdout, stderr io.Writer) int {
 				return fail("option requires an argument -- 's'%s", killUsage)
 			}
 			i++
-			s, err := config.ParseSignal(args[i])
-			if err != nil {
+			if !setSig(args[i]) {
 				return fail("unknown signal name '%s'", args[i])
 			}
-			sig = s
 		case strings.HasPrefix(arg, "--signal="):
-			v := strings.TrimPrefix(arg, "--signal=")
-			s, err := config.ParseSignal(v)
-			if err != nil {
+			if v := strings.TrimPrefix(arg, "--signal="); !setSig(v) {
 				return fail("unknown signal name '%s'", v)
 			}
-			sig = s
-		case len(pids) == 0 && strings.HasPrefix(arg, "-") && len(arg) > 1 && !isNumber(arg[1:]):
-			s, err := config.ParseSignal(arg[1:])
-			if err != nil {
+		case strings.HasPrefix(arg, "-") && len(arg) > 1 && !sigSet:
+			// The first -X is always the signal, as in procps: "kill -1"
+			// is SIGHUP with no pid (usage), never kill(-1).
+			if !setSig(arg[1:]) {
 				return fail("unknown signal name '%s'", arg[1:])
 			}
-			sig = s
-		case len(pids) == 0 && strings.HasPrefix(arg, "-") && len(arg) > 1 && i+1 < len(args):
-			// "-9 PID": a signal number. A lone "-N" as the last
-			// argument is a process group (kill -- -N is the clear way).
-			n, _ := strconv.Atoi(arg[1:])
-			if n < 0 || n > 64 {
-				return fail("unknown signal name '%s'", arg[1:])
-			}
-			sig = syscall.Signal(n)
 		default:
+			// Once the signal is set, "-N" is a process group.
 			pids = append(pids, arg)
 		}
 	}
@@ -104,18 +100,32 @@ func killMain(prog string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, killUsage)
 		return 1
 	}
-	code := 0
-	for _, p := range pids {
-		pid, err := strconv.Atoi(p)
+	// Parse every pid before signalling any, as procps does: a typo must
+	// not leave half the list signalled.
+	nums := make([]int, len(pids))
+	for i, p := range pids {
+		n, err := strconv.Atoi(p)
 		if err != nil {
-			code = fail("failed to parse argument: '%s'", p)
-			continue
+			return fail("failed to parse argument: '%s'", p)
 		}
+		nums[i] = n
+	}
+	code := 0
+	for _, pid := range nums {
 		if err := syscall.Kill(pid, sig); err != nil {
 			code = fail("(%d): %s", pid, errnoText(err))
 		}
 	}
 	return code
+}
+
+// killSignal parses a signal for kill(1): a name or number, and also 0,
+// the existence check scripts use (kill -0 PID).
+func killSignal(v string) (syscall.Signal, error) {
+	if v == "0" {
+		return 0, nil
+	}
+	return config.ParseSignal(v)
 }
 
 func listOne(prog, v string, stdout, stderr io.Writer) int {

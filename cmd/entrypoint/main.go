@@ -83,7 +83,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "entrypoint: %v\n", err)
+		printErr(stderr, err)
 		return exitUsage
 	}
 	log := newLogger(cfg, stderr)
@@ -160,6 +160,14 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}
 	return sup.Run(ctx)
+}
+
+// printErr prints every line of a (joined) error with the program's name,
+// one problem a line.
+func printErr(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(w, "entrypoint: %s\n", line)
+	}
 }
 
 // hint says how to fix a start-up error, in the user's terms.

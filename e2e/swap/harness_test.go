@@ -96,6 +96,14 @@ func (l *logLines) String() string {
 // startEP runs entrypoint with args and waits until every app is ready.
 func startEP(t *testing.T, args ...string) *ep {
 	t.Helper()
+	e := startEPNoWait(t, args...)
+	e.waitReady()
+	return e
+}
+
+// startEPNoWait runs entrypoint with args and returns at once.
+func startEPNoWait(t *testing.T, args ...string) *ep {
+	t.Helper()
 	socket := filepath.Join(t.TempDir(), "control.sock")
 	full := append([]string{"--control-socket", socket, "--health-listen", "off", "--drain-timeout", "10s"}, args...)
 	cmd := exec.Command(entrypointBin, full...)
@@ -127,7 +135,6 @@ func startEP(t *testing.T, args ...string) *ep {
 			t.Logf("entrypoint stderr:\n%s", e.stderr.String())
 		}
 	})
-	e.waitReady()
 	return e
 }
 
@@ -363,4 +370,22 @@ func dialUnix(ctx context.Context, path string) (net.Conn, error) {
 func execCommand(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// fresh is a client that opens a new connection for every request: a
+// kept-alive connection belongs to the generation that accepted it, which
+// keeps serving it while it drains, so only a new connection shows which
+// generation the init's socket now feeds.
+func fresh(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+func listFDs(pid int) []string {
+	ents, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	var out []string
+	for _, e := range ents {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, e.Name()))
+		out = append(out, e.Name()+"->"+l)
+	}
+	return out
 }

@@ -21,7 +21,7 @@ import (
 func TestSwapLongRequestSurvives(t *testing.T) {
 	e := startEP(t, "--listen", "127.0.0.1:0", "--", exampleBin)
 	addr := e.addr("app")
-	c := &http.Client{Timeout: 20 * time.Second}
+	c := fresh(20 * time.Second)
 	oldPid := strings.TrimSpace(get(t, c, addr, "/pid"))
 
 	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addr + "/sleep?d=3s")
@@ -49,7 +49,7 @@ func TestSwapLongRequestSurvives(t *testing.T) {
 // ENTRYPOINT_GENERATION, and the app answers with them.
 func TestGenerationIsHandedToTheApp(t *testing.T) {
 	e := startEP(t, "--listen", "127.0.0.1:0", "--", exampleBin)
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := fresh(5 * time.Second)
 	body := get(t, c, e.addr("app"), "/")
 	if field(body, "generation") != "1" || field(body, "pid") != strconv.Itoa(e.app("app").Current.Pid) {
 		t.Fatalf("answer %q does not match status %+v", body, e.app("app").Current)
@@ -65,7 +65,7 @@ if [ -e %[1]s/hang ]; then exec %[2]s -never-ready; fi
 exec %[2]s`, dir, exampleBin)
 	e := startEP(t, "--listen", "127.0.0.1:0", "--readiness-timeout", "1s", "--", "sh", "-c", script)
 	addr := e.addr("app")
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := fresh(5 * time.Second)
 	oldPid := strings.TrimSpace(get(t, c, addr, "/pid"))
 
 	for _, mode := range []string{"fail", "hang"} {
@@ -111,7 +111,7 @@ func TestSwapRunsReplacedBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := startEP(t, "--listen", "127.0.0.1:0", "--", app)
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := fresh(5 * time.Second)
 	if v := field(get(t, c, e.addr("app"), "/"), "version"); v != "v1" {
 		t.Fatalf("version %q, want v1", v)
 	}
@@ -165,20 +165,31 @@ func TestFullRestartRefusesNothing(t *testing.T) {
 func TestNoFDLeakAcross100Swaps(t *testing.T) {
 	e := startEP(t, "--listen", "127.0.0.1:0", "--", exampleBin)
 	pid := e.cmd.Process.Pid
+	// Old generations drain in the background; count once they are gone.
+	drained := func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for len(e.app("app").Others) > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	e.reload("app") // the first swap allocates what every later one reuses
+	drained()
 	before := countFDs(t, pid)
 	for i := 0; i < 100; i++ {
 		if r := e.reload("app"); !r.OK {
 			t.Fatalf("swap %d: %+v", i, r)
 		}
 	}
-	// The last old generation may still be draining; wait for it.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(e.app("app").Others) > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	drained()
+	// A control-socket connection of the status polls may still be
+	// closing: allow it a moment, then compare.
+	after := countFDs(t, pid)
+	for deadline := time.Now().Add(5 * time.Second); after != before && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		after = countFDs(t, pid)
 	}
-	if after := countFDs(t, pid); after != before {
-		t.Fatalf("init has %d fds after 100 swaps, %d before", after, before)
+	if after != before {
+		t.Fatalf("init has %d fds after 100 swaps, %d before: %v", after, before, listFDs(pid))
 	}
 }
 
@@ -218,7 +229,7 @@ func TestSeveralApps(t *testing.T) {
   listen: [{name: http, address: "127.0.0.1:0"}, {name: admin, address: "unix:%s/api.sock"}]
 `, exampleBin, exampleBin, dir))
 	e := startEP(t, "--config", cfg)
-	c := &http.Client{Timeout: 5 * time.Second}
+	c := fresh(5 * time.Second)
 	web, api := e.addr("web"), e.addr("api")
 	if v := field(get(t, c, api, "/"), "version"); v != "api" {
 		t.Fatalf("api answered version %q", v)

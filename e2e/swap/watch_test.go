@@ -2,7 +2,6 @@ package swap
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,7 +58,7 @@ func (e *ep) waitChange(app string, since time.Time) *supervisor.Result {
 
 func served(t *testing.T, e *ep) (config string, gen int) {
 	t.Helper()
-	body := get(t, &http.Client{Timeout: 5 * time.Second}, e.addr("web"), "/")
+	body := get(t, fresh(5*time.Second), e.addr("web"), "/")
 	g, _ := strconv.Atoi(field(body, "generation"))
 	c, _ := strconv.Unquote(field(body, "config"))
 	return c, g
