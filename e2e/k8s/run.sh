@@ -74,9 +74,9 @@ set -e
 echo
 echo "=== measurements"
 sed -n 's/^MEASURE //p' "$out"
-# One line per check: the subtests, and TestClusterInitContainer itself.
-passed=$(grep -cE -- '^\s*--- PASS: TestCluster(/|InitContainer )' "$out" || true)
-failed=$(grep -cE -- '^\s*--- FAIL: TestCluster(/|InitContainer )' "$out" || true)
+# One line per check: TestCluster's subtests and the other TestCluster* tests.
+passed=$(grep -cE -- '^\s*--- PASS: TestCluster(/|[A-Z][A-Za-z]* )' "$out" || true)
+failed=$(grep -cE -- '^\s*--- FAIL: TestCluster(/|[A-Z][A-Za-z]* )' "$out" || true)
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1 # the suite failed outside a check (setup, build, timeout)
 fi

@@ -110,6 +110,18 @@ func (tr *traffic) since(mark int) []sample {
 	return append([]sample(nil), tr.samples[mark:]...)
 }
 
+// firstOK returns the index of the first successful sample, or -1.
+func (tr *traffic) firstOK() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for i, s := range tr.samples {
+		if s.ok {
+			return i
+		}
+	}
+	return -1
+}
+
 // last returns the newest successful sample.
 func (tr *traffic) last() (sample, bool) {
 	tr.mu.Lock()
