@@ -65,6 +65,9 @@ func run(argv []string, stdout, stderr io.Writer) int {
 		case "reload", "restart", "shutdown", "status":
 			earlysig.Stop()
 			return controlMain(args[0], args[1:], stdout, stderr)
+		case "install":
+			earlysig.Stop()
+			return installMain(args[1:], stdout, stderr)
 		case "probe":
 			earlysig.Stop()
 			return probeMain(args[1:], stdout, stderr)

@@ -368,3 +368,20 @@ func TestProbeFindsHealthListenerOfPID1(t *testing.T) {
 	}
 	p.out.wait(t, "probe=ok", time.Second)
 }
+
+// `entrypoint install DIR` puts the binary and its kill(1) link into DIR,
+// for the chart's init container (the image has no cp).
+func TestInstall(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "opt")
+	if out, errOut, code := runCapture(context.Background(), entrypointBin, "install", dir); code != 0 {
+		t.Fatalf("install: %d %s %s", code, out, errOut)
+	}
+	out, _, code := runCapture(context.Background(), filepath.Join(dir, "kill"), "-l", "10")
+	if code != 0 || strings.TrimSpace(out) != "USR1" {
+		t.Fatalf("installed kill -l 10: %d %q", code, out)
+	}
+	out, _, code = runCapture(context.Background(), filepath.Join(dir, "entrypoint"), "version")
+	if code != 0 || !strings.HasPrefix(out, "entrypoint ") {
+		t.Fatalf("installed entrypoint version: %d %q", code, out)
+	}
+}
