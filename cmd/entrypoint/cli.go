@@ -134,7 +134,7 @@ func describe(r *supervisor.Result) string {
 // images without curl: exit 0 when the endpoint answers 200.
 func probeMain(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || (args[0] != "live" && args[0] != "ready") {
-		fmt.Fprintln(stderr, "usage: entrypoint probe live|ready [--url URL] [--timeout 5s]")
+		fmt.Fprintln(stderr, "usage: entrypoint probe live|ready [--url URL] [--timeout 5s] [--wait 30s]")
 		return exitUsage
 	}
 	which := args[0]
@@ -142,6 +142,7 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	url := fs.String("url", "", "full URL to probe (default: the health listener of ENTRYPOINT_HEALTH_LISTEN or :9090 on loopback)")
 	timeout := fs.Duration("timeout", 5*time.Second, "request timeout")
+	wait := fs.Duration("wait", 0, "retry until the probe passes or this much time went by (a helm test right after install, before the Service is programmed)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return exitUsage
 	}
@@ -153,21 +154,36 @@ func probeMain(args []string, stdout, stderr io.Writer) int {
 		// health cert is often self-signed.
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec
 	}}
-	resp, err := client.Get(*url)
+	deadline := time.Now().Add(*wait)
+	for {
+		body, err := probeOnce(client, *url)
+		if err == nil || !time.Now().Before(deadline) {
+			stdout.Write(body)
+			if len(body) > 0 && body[len(body)-1] != '\n' {
+				fmt.Fprintln(stdout)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "probe %s: %v\n", which, err)
+				return 1
+			}
+			return 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// probeOnce GETs url; the body is returned also when the status is not 200.
+func probeOnce(client *http.Client, url string) ([]byte, error) {
+	resp, err := client.Get(url)
 	if err != nil {
-		fmt.Fprintf(stderr, "probe %s: %v\n", which, err)
-		return 1
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	stdout.Write(body)
-	if len(body) > 0 && body[len(body)-1] != '\n' {
-		fmt.Fprintln(stdout)
-	}
 	if resp.StatusCode != http.StatusOK {
-		return 1
+		return body, fmt.Errorf("%s answered %s", url, resp.Status)
 	}
-	return 0
+	return body, nil
 }
 
 // defaultProbeURL finds the health listener the way the running init

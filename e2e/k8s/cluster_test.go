@@ -217,7 +217,7 @@ type result struct {
 }
 
 func (c *cluster) status(podName, bin string) (status, error) {
-	out, err := c.run(time.Minute, c.kubectl, "-n", namespace, "exec", podName, "--", bin, "status", "--json")
+	out, err := c.run(time.Minute, c.kubectl, "-n", namespace, "exec", podName, "-c", "app", "--", bin, "status", "--json")
 	var st status
 	if err != nil {
 		return st, err
@@ -779,7 +779,7 @@ tests: {enabled: false}
 	}
 	p := c.waitReadyPods(rel, 1, time.Minute)[0]
 	measure(t, "initContainer mode: %s under a copied entrypoint Ready in %s", c.imgPlain, time.Since(start).Round(time.Millisecond))
-	cmdline := c.mustK("exec", p.Metadata.Name, "--", "/webapp", "cat", "/proc/1/cmdline")
+	cmdline := c.mustK("exec", p.Metadata.Name, "-c", "app", "--", "/webapp", "cat", "/proc/1/cmdline")
 	if !strings.HasPrefix(cmdline, "/opt/entrypoint/entrypoint") {
 		t.Errorf("PID 1 is %q, want /opt/entrypoint/entrypoint", strings.ReplaceAll(cmdline, "\x00", " "))
 	}
@@ -794,7 +794,7 @@ tests: {enabled: false}
 	if !st.Apps[0].Ready {
 		t.Errorf("status: %+v", st)
 	}
-	if out, err := c.k("exec", p.Metadata.Name, "--", "/opt/entrypoint/kill", "-0", "1"); err != nil {
+	if out, err := c.k("exec", p.Metadata.Name, "-c", "app", "--", "/opt/entrypoint/kill", "-0", "1"); err != nil {
 		t.Errorf("the kill personality next to the copied binary: %v %s", err, out)
 	}
 }
