@@ -20,12 +20,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+
+	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
 // ShimEnv marks the process as the exec shim (see package graceful). It is
 // read here because the shim must not catch signals meant for the app it is
 // about to become.
-const ShimEnv = "ENTRYPOINT_INTERNAL_SHIM"
+const ShimEnv = shim.Env
 
 // incoming is buffered generously: signals that arrive before the first app
 // exists are queued here until the supervisor delivers them.

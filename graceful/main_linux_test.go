@@ -33,9 +33,6 @@ const roleEnv = "ENTRYPOINT_TEST_ROLE"
 var testReaper *reaper.Reaper
 
 func TestMain(m *testing.M) {
-	if os.Getenv(earlysig.ShimEnv) != "" {
-		graceful.ShimMain()
-	}
 	if role := os.Getenv(roleEnv); role != "" {
 		// Helpers keep the kernel's signal defaults, as a real app would.
 		earlysig.Stop()

@@ -15,12 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/earlysig"
+	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
 // Exit codes of the exec shim when it cannot become the app (tini's spawn).
 const (
-	ExitCodeNotFound      = 127
-	ExitCodeNotExecutable = 126
+	ExitCodeNotFound      = shim.ExitNotFound
+	ExitCodeNotExecutable = shim.ExitNotExecutable
 )
 
 // handedVars are the variables Spawn owns: they are removed from every
@@ -230,22 +231,4 @@ func closeOnExecInherited() {
 			unix.CloseOnExec(fd)
 		}
 	}
-}
-
-// ShimMain is the exec shim. The binary's main must call it before anything
-// else when os.Getenv(earlysig.ShimEnv) != "". It sets LISTEN_PID to its own
-// pid, removes every trace of itself from the environment, and becomes the
-// app with execve, keeping the pid, the argv and the fds. It never returns:
-// if the app cannot be executed it prints why and exits 127 (not found) or
-// 126 (not executable).
-func ShimMain() {
-	path := os.Getenv(earlysig.ShimEnv)
-	env := withoutVars(os.Environ(), []string{earlysig.ShimEnv, "LISTEN_PID"})
-	env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
-	err := syscall.Exec(path, os.Args, env)
-	fmt.Fprintf(os.Stderr, "entrypoint: exec %s: %v\n", path, err)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ENOTDIR) || path == "" {
-		os.Exit(ExitCodeNotFound)
-	}
-	os.Exit(ExitCodeNotExecutable)
 }

@@ -21,13 +21,15 @@ import (
 	// misses a signal; importing it first documents that (Go initialises
 	// packages in dependency order, then by import path).
 	"github.com/entrypoint/entrypoint/earlysig"
+	// The exec shim acts in its own init(), before the heavy packages
+	// below are initialised (package graceful/shim).
+	_ "github.com/entrypoint/entrypoint/graceful/shim"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/control"
-	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/health"
 	supervisor "github.com/entrypoint/entrypoint/init"
 	"github.com/entrypoint/entrypoint/reaper"
@@ -43,9 +45,6 @@ const (
 )
 
 func main() {
-	if os.Getenv(earlysig.ShimEnv) != "" {
-		graceful.ShimMain() // never returns
-	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

@@ -389,3 +389,21 @@ func listFDs(pid int) []string {
 	}
 	return out
 }
+
+// eventually GETs path on new connections until ok accepts the body. After
+// a swap the old generation may accept a few more connections until it
+// handles its stop signal and closes its listener; it serves them, so
+// they do not fail, but they do not show the swap either.
+func eventually(t *testing.T, c *http.Client, addr, path string, ok func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	body := ""
+	for time.Now().Before(deadline) {
+		if body = get(t, c, addr, path); ok(body) {
+			return body
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("GET %s never gave the expected answer; last: %q", path, body)
+	return body
+}

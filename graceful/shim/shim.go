@@ -1,0 +1,112 @@
+// Package shim is the exec shim of the fd handoff: a generation that gets
+// sockets is started as this binary with ENTRYPOINT_INTERNAL_SHIM set to
+// the app's path; the shim sets LISTEN_PID to its own pid (which the app
+// keeps across execve) and becomes the app.
+//
+// It does that in its init(), imports nothing but syscall, and so runs
+// before nearly every other package of the binary is initialised: the
+// prometheus, protobuf and crypto inits, and earlysig's signal
+// registration, would otherwise add milliseconds to every hot swap. Go
+// initialises packages in import-path order as their dependencies allow,
+// and a package that needs only syscall is ready almost at once.
+//
+// It must never do anything else, and never run in any other mode: without
+// the variable its init returns at once.
+package shim
+
+import "syscall"
+
+// Env names the variable that carries the app's path; it must match
+// earlysig.ShimEnv (a test checks).
+const Env = "ENTRYPOINT_INTERNAL_SHIM"
+
+// Exit codes when the app cannot be executed (tini's spawn, POSIX shells).
+const (
+	ExitNotFound      = 127
+	ExitNotExecutable = 126
+)
+
+func init() {
+	path, ok := syscall.Getenv(Env)
+	if !ok {
+		return
+	}
+	argv, err := cmdline()
+	if err != nil || len(argv) == 0 {
+		fail("read own argv: ", err, ExitNotExecutable)
+	}
+	env := []string{"LISTEN_PID=" + itoa(syscall.Getpid())}
+	for _, kv := range syscall.Environ() {
+		if hasKey(kv, Env) || hasKey(kv, "LISTEN_PID") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	err = syscall.Exec(path, argv, env)
+	code := ExitNotExecutable
+	if err == syscall.ENOENT || err == syscall.ENOTDIR || path == "" {
+		code = ExitNotFound
+	}
+	fail("exec "+path+": ", err, code)
+}
+
+func hasKey(kv, key string) bool {
+	return len(kv) > len(key) && kv[:len(key)] == key && kv[len(key)] == '='
+}
+
+// cmdline reads argv from /proc/self/cmdline: the os package, which holds
+// os.Args, is not initialised yet.
+func cmdline() ([]string, error) {
+	fd, err := syscall.Open("/proc/self/cmdline", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	var buf []byte
+	chunk := make([]byte, 4096)
+	for {
+		n, err := syscall.Read(fd, chunk)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			break
+		}
+		buf = append(buf, chunk[:n]...)
+	}
+	var argv []string
+	start := 0
+	for i, b := range buf {
+		if b == 0 {
+			argv = append(argv, string(buf[start:i]))
+			start = i + 1
+		}
+	}
+	return argv, nil
+}
+
+func fail(what string, err error, code int) {
+	msg := "entrypoint: " + what
+	if err != nil {
+		msg += err.Error()
+	}
+	syscall.Write(2, []byte(msg+"\n"))
+	syscall.Exit(code)
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
