@@ -298,6 +298,9 @@ func printSignals() int {
 		}
 		all = append(all, s)
 	}
+	for s := syscall.Signal(35); s <= 64; s++ {
+		all = append(all, s)
+	}
 	signal.Notify(ch, all...)
 	notifyReady()
 	fmt.Printf("ready pid=%d gen=%s\n", os.Getpid(), os.Getenv("ENTRYPOINT_GENERATION"))

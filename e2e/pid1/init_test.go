@@ -73,7 +73,8 @@ func TestForwardsEverySignal(t *testing.T) {
 	p := start(t, startOpts{pid1: true}, append([]string{"--readiness", "notify", "--"}, app("print-signals")...)...)
 	p.out.wait(t, "ready", 10*time.Second)
 	sigs := []syscall.Signal{syscall.SIGABRT, syscall.SIGALRM, syscall.SIGSTKFLT, syscall.SIGCONT, syscall.SIGXCPU,
-		syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGWINCH, syscall.SIGIO, syscall.SIGPWR}
+		syscall.SIGXFSZ, syscall.SIGVTALRM, syscall.SIGWINCH, syscall.SIGIO, syscall.SIGPWR,
+		syscall.Signal(35), syscall.Signal(40), syscall.Signal(64)}
 	for _, s := range sigs {
 		p.signal(s)
 		p.out.wait(t, "got "+unixName(s), 5*time.Second)
