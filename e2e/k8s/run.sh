@@ -15,7 +15,13 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-K8S_LOCAL=${K8S_LOCAL:-/work/shared/k8s-local}
+# CI clones the repository with shared/ beside it.
+if [ -z "${K8S_LOCAL:-}" ]; then
+  for d in "$root/../shared/k8s-local" /work/shared/k8s-local; do
+    if [ -x "$d/setup.sh" ]; then K8S_LOCAL=$d; break; fi
+  done
+fi
+K8S_LOCAL=${K8S_LOCAL:?no k8s-local found: set K8S_LOCAL to the directory with setup.sh (../shared/k8s-local beside the clone)}
 K8S_STATE=${K8S_STATE:-/tmp/k8s-state}
 export KUBECONFIG=${KUBECONFIG:-$K8S_STATE/admin.kubeconfig}
 CTR_SOCK=${CTR_SOCK:-$K8S_STATE/containerd/containerd.sock}
