@@ -18,7 +18,7 @@ root=$(cd "$here/../.." && pwd)
 # CI clones the repository with shared/ beside it.
 if [ -z "${K8S_LOCAL:-}" ]; then
   for d in "$root/../shared/k8s-local" /work/shared/k8s-local; do
-    if [ -x "$d/setup.sh" ]; then K8S_LOCAL=$d; break; fi
+    if [ -f "$d/setup.sh" ]; then K8S_LOCAL=$d; break; fi
   done
 fi
 K8S_LOCAL=${K8S_LOCAL:?no k8s-local found: set K8S_LOCAL to the directory with setup.sh (../shared/k8s-local beside the clone)}
@@ -30,7 +30,7 @@ log() { echo "[e2e $(date +%T)] $*"; }
 
 if [ "${E2E_SKIP_SETUP:-0}" != 1 ]; then
   log "k8s-local: $K8S_LOCAL/setup.sh"
-  "$K8S_LOCAL/setup.sh"
+  bash "$K8S_LOCAL/setup.sh"
 fi
 kubectl get --raw /readyz >/dev/null
 
