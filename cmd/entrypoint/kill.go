@@ -151,11 +151,6 @@ func listOne(prog, v string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func isNumber(s string) bool {
-	_, err := strconv.Atoi(s)
-	return err == nil
-}
-
 func errnoText(err error) string {
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
