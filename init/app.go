@@ -373,7 +373,12 @@ func (a *app) onExit() bool {
 	g := a.current()
 	a.lastExitCode = g.code()
 	// Workers the generation left behind in its group would hold the
-	// app's sockets and state; they go with it.
+	// app's sockets and state: SIGTERM, a short grace, then SIGKILL.
+	signalGroup(g.pid, syscall.SIGTERM)
+	grace := make(chan struct{})
+	t := time.AfterFunc(StrayGrace, func() { close(grace) })
+	groupGone(g.pid, grace)
+	t.Stop()
 	signalGroup(g.pid, syscall.SIGKILL)
 	return a.afterFailure(g)
 }
@@ -618,16 +623,32 @@ func (a *app) swap(reason string) Result {
 // run loop keeps watching the new one: stop signal, drain timeout, then
 // SIGKILL of its process group. Shutdown may signal it again meanwhile.
 func (a *app) drain(g *gen) {
-	a.send(g, a.cfg.StopSignal.Sys())
-	t := time.NewTimer(a.cfg.DrainTimeout.D())
+	sig := a.cfg.StopSignal.Sys()
+	a.send(g, sig)
+	expired := make(chan struct{})
+	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
 	defer t.Stop()
-	select {
-	case <-g.exited:
-	case <-t.C:
+	if !a.settle(g, sig, expired) {
 		a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
 	}
 	a.kill(g)
 	a.removeOther(g)
+}
+
+// settle waits until g's leader exited and the rest of its process group
+// is gone too (workers finishing their requests), or deadline closes; it
+// says whether everything ended in time. With signalTarget "child" only the
+// leader got sig; workers it left behind get it once it is gone.
+func (a *app) settle(g *gen, sig syscall.Signal, deadline <-chan struct{}) bool {
+	select {
+	case <-g.exited:
+	case <-deadline:
+		return false
+	}
+	if a.s.cfg.SignalTarget == "child" && g.pid > 0 {
+		signalGroup(g.pid, sig)
+	}
+	return groupGone(g.pid, deadline)
 }
 
 // restart is DESIGN rule 6: stop N (drain), then start N+1; not ready in
@@ -646,15 +667,20 @@ func (a *app) restart(reason string) Result {
 		a.others = append(a.others, old)
 		a.cur = nil
 		a.s.mu.Unlock()
-		a.send(old, a.cfg.StopSignal.Sys())
-		t := time.NewTimer(a.cfg.DrainTimeout.D())
+		sig := a.cfg.StopSignal.Sys()
+		a.send(old, sig)
+		expired := make(chan struct{})
+		t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
+		done := make(chan bool, 1)
+		go func() { done <- a.settle(old, sig, expired) }()
 		select {
-		case <-old.exited:
-		case <-t.C:
-			a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
+		case ok := <-done:
+			if !ok {
+				a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
+			}
 		case <-a.stopCh:
-			// stopAll owns old now: it is among the others.
-			t.Stop()
+			// stopAll owns old now: it is among the others. The settle
+			// goroutine ends at the deadline.
 			return a.result("restart", false, errStopping.Error(), old, start)
 		}
 		t.Stop()
@@ -733,15 +759,11 @@ func (a *app) stopAll() {
 	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
 	defer t.Stop()
 	for _, g := range gens {
-		select {
-		case <-g.exited:
-		case <-expired:
+		if !a.settle(g, sig, expired) {
+			a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
 		}
 	}
 	for _, g := range gens {
-		if g.alive() {
-			a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
-		}
 		a.kill(g)
 	}
 	// The code is the serving generation's; without one (shutdown during a

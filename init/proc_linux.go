@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -78,6 +79,27 @@ func spawnExitCode(err error) int {
 func signalGroup(pid int, sig syscall.Signal) {
 	if pid > 0 {
 		_ = syscall.Kill(-pid, sig)
+	}
+}
+
+// groupGone waits until no process is left in the process group pgid
+// (kill(-pgid, 0) answers ESRCH) or deadline closes, and says which. Zombies
+// count as present until the reaper collects them, which it does at once.
+func groupGone(pgid int, deadline <-chan struct{}) bool {
+	if pgid < 1 {
+		return true
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return true
+		}
+		select {
+		case <-deadline:
+			return false
+		case <-t.C:
+		}
 	}
 }
 

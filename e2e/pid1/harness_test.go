@@ -271,6 +271,14 @@ func runRole(role string, args []string) int {
 		return makeStray()
 	case "crash-until":
 		return crashUntil(args)
+	case "slow-drain":
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		fmt.Println("ready")
+		<-ch
+		time.Sleep(300 * time.Millisecond) // finishing in-flight work
+		fmt.Println("drained")
+		return 0
 	case "bad-init":
 		return badInit(args)
 	case "ignore-term":

@@ -386,3 +386,17 @@ func TestInstall(t *testing.T) {
 		t.Fatalf("installed entrypoint version: %d %q", code, out)
 	}
 }
+
+// Workers in the app's process group get the drain time too: the init
+// waits for the whole group, not only for the process it started, before
+// SIGKILL (here the started process is a shell that dies at once).
+func TestWorkersGetTheDrainTime(t *testing.T) {
+	script := strings.Join(quote(app("slow-drain")), " ") + "; echo shell-done"
+	p := start(t, startOpts{pid1: true}, "--drain-timeout", "10s", "--", "sh", "-c", script)
+	p.out.wait(t, "ready", 10*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(20 * time.Second)
+	if p.out.count("drained") != 1 {
+		t.Fatalf("the worker was killed before it finished draining:\n%s", p.out.String())
+	}
+}

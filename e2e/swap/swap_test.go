@@ -170,7 +170,17 @@ func TestNoFDLeakAcross100Swaps(t *testing.T) {
 	}
 	e.reload("app") // the first swap allocates what every later one reuses
 	drained()
+	// The old generation's notify socket closes just after its exit is
+	// known: count once two readings agree.
 	before := countFDs(t, pid)
+	for i := 0; i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		n := countFDs(t, pid)
+		if n == before {
+			break
+		}
+		before = n
+	}
 	for i := 0; i < 100; i++ {
 		if r := e.reload("app"); !r.OK {
 			t.Fatalf("swap %d: %+v", i, r)
