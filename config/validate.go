@@ -214,14 +214,15 @@ func validateHealth(c *Config, p *problems) {
 		p.at("health.admin", "the admin page is served on the health listener, which is off; set --health-listen or turn --admin off")
 		return
 	}
-	if h.AdminToken == "" && h.AdminTokenFile == "" && !loopback(h.Listen) {
+	if h.AdminToken == "" && h.AdminTokenFile == "" && !IsLoopback(h.Listen) {
 		p.at("health.admin", "the admin page on %q is reachable from the network and needs a token; set --admin-token-file or ENTRYPOINT_ADMIN_TOKEN, or bind --health-listen to 127.0.0.1", h.Listen)
 	}
 }
 
-// loopback reports whether a TCP listen address only accepts local
-// connections.
-func loopback(addr string) bool {
+// IsLoopback reports whether a TCP listen address ("host:port") only
+// accepts connections from this network namespace. An empty host (":9090")
+// means every interface.
+func IsLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

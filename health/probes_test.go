@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/entrypoint/entrypoint/config"
 	supervisor "github.com/entrypoint/entrypoint/init"
 )
 
@@ -214,8 +215,8 @@ func TestIsLoopback(t *testing.T) {
 		"127.0.0.1:9090": true, "[::1]:9090": true, "localhost:9090": true, "127.0.0.53:1": true,
 		":9090": false, "0.0.0.0:9090": false, "[::]:9090": false, "10.0.0.1:9090": false, "example.com:80": false, "nonsense": false,
 	} {
-		if got := isLoopback(addr); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		if got := config.IsLoopback(addr); got != want {
+			t.Errorf("config.IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/entrypoint/entrypoint/config"
 	supervisor "github.com/entrypoint/entrypoint/init"
 )
 
@@ -77,7 +78,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Admin && opts.AdminToken == "" && !isLoopback(opts.Listen) {
+	if opts.Admin && opts.AdminToken == "" && !config.IsLoopback(opts.Listen) {
 		return nil, fmt.Errorf("%w: %q listens beyond this host; set ENTRYPOINT_ADMIN_TOKEN or health.adminTokenFile, or bind health.listen to 127.0.0.1:PORT, or turn health.admin off",
 			ErrAdminUnprotected, opts.Listen)
 	}
@@ -92,7 +93,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.certs = cr
 	}
-	if opts.Admin && opts.AdminToken != "" && opts.TLSCert == "" && !isLoopback(opts.Listen) {
+	if opts.Admin && opts.AdminToken != "" && opts.TLSCert == "" && !config.IsLoopback(opts.Listen) {
 		s.log.Warn("admin token travels in clear text: serve health over TLS (health.tlsCert, health.tlsKey) or keep it on the pod network only",
 			"listen", opts.Listen)
 	}
@@ -214,18 +215,4 @@ func (s *Server) Addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.addr
-}
-
-// isLoopback reports whether addr ("host:port") can only be reached from
-// this network namespace. An empty host (":9090") means every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
