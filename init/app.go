@@ -233,7 +233,7 @@ func (a *app) startFirst() bool {
 		a.kill(g)
 		return a.onExit()
 	}
-	a.markReady(g)
+	a.markReady(g, nil)
 	return true
 }
 
@@ -328,9 +328,16 @@ func (a *app) await(g *gen) error {
 	}
 }
 
-func (a *app) markReady(g *gen) {
+// markReady makes g the serving generation; retire, if not nil, becomes a
+// draining one in the same step, so no reader ever sees nobody ready.
+func (a *app) markReady(g, retire *gen) {
 	now := time.Now()
 	a.s.mu.Lock()
+	if retire != nil {
+		a.removeOtherLocked(g)
+		retire.phase = "draining"
+		a.others = append(a.others, retire)
+	}
 	g.phase = "ready"
 	g.readyAt, g.lastWatchdog = now, now
 	a.cur = g
@@ -390,6 +397,7 @@ func (a *app) onExit() bool {
 func (a *app) afterFailure(g *gen) bool {
 	a.setCurrent(nil)
 	if a.cfg.Restart.Policy != "restart" {
+		a.stopOthers(0)
 		a.end(a.lastExitCode, true)
 		return false
 	}
@@ -429,6 +437,13 @@ func (a *app) afterFailure(g *gen) bool {
 			case <-a.stopCh:
 				timer.Stop()
 				answer(Result{App: a.cfg.Name, Action: "restart", Reason: errStopping.Error(), At: time.Now()})
+				a.s.mu.Lock()
+				sig := a.stopSig
+				a.s.mu.Unlock()
+				if sig == 0 {
+					sig = a.cfg.StopSignal.Sys()
+				}
+				a.stopOthers(sig)
 				a.end(a.lastExitCode, false)
 				return false
 			case r := <-a.reqs:
@@ -471,7 +486,7 @@ func (a *app) afterFailure(g *gen) bool {
 			g = ng
 			continue
 		}
-		a.markReady(ng)
+		a.markReady(ng, nil)
 		if len(waiting) > 0 {
 			answer(a.finish(a.result("restart", true, "", nil, start)))
 		}
@@ -608,12 +623,7 @@ func (a *app) swap(reason string) Result {
 		a.setState(StateRunning)
 		return a.finish(a.result("reload", false, fmt.Sprintf("generation %d (pid %d) %v; generation %d keeps serving", g.n, g.pid, err, old.n), old, start))
 	}
-	a.s.mu.Lock()
-	a.removeOtherLocked(g)
-	old.phase = "draining"
-	a.others = append(a.others, old)
-	a.s.mu.Unlock()
-	a.markReady(g)
+	a.markReady(g, old)
 	res := a.finish(a.result("reload", true, "", old, start))
 	go a.drain(old)
 	return res
@@ -630,8 +640,8 @@ func (a *app) drain(g *gen) {
 	defer t.Stop()
 	if !a.settle(g, sig, expired) {
 		a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
+		a.kill(g)
 	}
-	a.kill(g)
 	a.removeOther(g)
 }
 
@@ -677,6 +687,7 @@ func (a *app) restart(reason string) Result {
 		case ok := <-done:
 			if !ok {
 				a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
+				a.kill(old)
 			}
 		case <-a.stopCh:
 			// stopAll owns old now: it is among the others. The settle
@@ -684,7 +695,6 @@ func (a *app) restart(reason string) Result {
 			return a.result("restart", false, errStopping.Error(), old, start)
 		}
 		t.Stop()
-		a.kill(old)
 		a.removeOther(old)
 		a.lastExitCode = old.code()
 	}
@@ -704,7 +714,7 @@ func (a *app) restart(reason string) Result {
 		a.kill(g)
 		return a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start))
 	}
-	a.markReady(g)
+	a.markReady(g, nil)
 	return a.finish(a.result("restart", true, "", old, start))
 }
 
@@ -758,14 +768,7 @@ func (a *app) stopAll() {
 	expired := make(chan struct{})
 	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
 	defer t.Stop()
-	for _, g := range gens {
-		if !a.settle(g, sig, expired) {
-			a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
-		}
-	}
-	for _, g := range gens {
-		a.kill(g)
-	}
+	a.finishGens(gens, sig, expired)
 	// The code is the serving generation's; without one (shutdown during a
 	// full restart) the newest generation's.
 	code := a.lastExitCode
@@ -776,6 +779,39 @@ func (a *app) stopAll() {
 		code = cur.code()
 	}
 	a.end(code, false)
+}
+
+// finishGens waits for each of gens to settle by deadline and SIGKILLs,
+// right then, only those that did not: a group seen gone is never
+// signalled again, since its pgid may already be someone else's.
+func (a *app) finishGens(gens []*gen, sig syscall.Signal, deadline <-chan struct{}) {
+	for _, g := range gens {
+		if !a.settle(g, sig, deadline) {
+			a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid)
+			a.kill(g)
+		}
+	}
+}
+
+// stopOthers ends the generations still draining beside a current one
+// that is gone, when the app itself ends: they keep their drain timeout
+// (not the stray grace) and get sig first unless it is 0.
+func (a *app) stopOthers(sig syscall.Signal) {
+	a.s.mu.Lock()
+	gens := slices.Clone(a.others)
+	a.s.mu.Unlock()
+	if len(gens) == 0 {
+		return
+	}
+	for _, g := range gens {
+		if sig != 0 && g.alive() {
+			a.send(g, sig)
+		}
+	}
+	expired := make(chan struct{})
+	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
+	defer t.Stop()
+	a.finishGens(gens, sig, expired)
 }
 
 // stop begins the app's shutdown with sig (0: its stop signal). It never

@@ -235,7 +235,7 @@ func (s *Supervisor) stopApps(req shutdownReq) {
 func (s *Supervisor) exitCode() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	firstFailed := -1
+	ended, endedCode, firstFailed := false, 0, 0
 	for _, a := range s.apps {
 		if a.exitCode == nil {
 			continue
@@ -244,16 +244,22 @@ func (s *Supervisor) exitCode() int {
 		if slices.Contains(s.cfg.SuccessExitCodes, c) {
 			c = 0
 		}
-		if a.endedContainer {
-			// The others were stopped by us because this one ended:
-			// their codes (143 from our SIGTERM) are not failures.
-			return c
-		}
-		if c != 0 && firstFailed < 0 {
+		switch {
+		case a.endedContainer:
+			// Apps that ended on their own speak; the others were
+			// stopped by us because of them, and their 143 is ours.
+			ended = true
+			if endedCode == 0 {
+				endedCode = c
+			}
+		case firstFailed == 0:
 			firstFailed = c
 		}
 	}
-	return max(firstFailed, 0)
+	if ended {
+		return endedCode
+	}
+	return firstFailed
 }
 
 // reapStrays ends every process still alive after the apps ended, so the

@@ -24,6 +24,7 @@ func TestExitCode(t *testing.T) {
 		{"signal death", []*app{{exitCode: code(143)}}, nil, 143},
 		{"remapped", []*app{{exitCode: code(143)}}, []int{143}, 0},
 		{"one ended, others stopped by us", []*app{{exitCode: code(143)}, {exitCode: code(0), endedContainer: true}}, nil, 0},
+		{"two ended on their own, the second failed", []*app{{exitCode: code(0), endedContainer: true}, {exitCode: code(3), endedContainer: true}}, nil, 3},
 		{"shutdown, second failed", []*app{{exitCode: code(0)}, {exitCode: code(2)}}, nil, 2},
 		{"shutdown, all fine", []*app{{exitCode: code(0)}, {exitCode: code(0)}}, nil, 0},
 	} {
