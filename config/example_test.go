@@ -25,5 +25,5 @@ func ExampleLoad() {
 	// Output:
 	// /nonexistent/config.yaml: cannot read the config file: no such file or directory; fix the path given with --config or ENTRYPOINT_CONFIG
 	// --stop-signal: "TERMX" is not a signal; write it like "SIGTERM" or "15"
-	// app [/app/server --port 8080] tcp-8080 10s SIGTERM notify
+	// app [/app/server --port 8080] tcp-8080 10s SIGTERM auto
 }

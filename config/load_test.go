@@ -70,7 +70,8 @@ func TestMinimalCommandLine(t *testing.T) {
 			Restart: Restart{Policy: "exit", Backoff: Duration(time.Second), MaxBackoff: Duration(30 * time.Second),
 				CrashLoop: 5, StableAfter: Duration(10 * time.Second)},
 			Listen:        []Listener{{Name: "tcp-8080", Address: ":8080"}},
-			Readiness:     Readiness{Type: "notify", Timeout: Duration(time.Minute)},
+			Readiness:     Readiness{Type: "auto", Timeout: Duration(time.Minute)},
+			Takeover:      "auto",
 			WatchDebounce: Duration(time.Second),
 			OnChange:      "swap",
 		}},
@@ -334,7 +335,7 @@ apps:
 		{Name: "https", Address: ":8443"},
 		{Name: "admin", Address: "unix:/run/web.sock", Mode: "0660", Owner: "1000:1000", Backlog: 128},
 	}
-	if !reflect.DeepEqual(web.Listen, wantListen) || web.Readiness.Type != "notify" || web.OnChange != "signal:SIGHUP" ||
+	if !reflect.DeepEqual(web.Listen, wantListen) || web.Readiness.Type != "auto" || web.OnChange != "signal:SIGHUP" ||
 		web.Env["MODE"] != "prod" || web.DrainTimeout.D() != 30*time.Second {
 		t.Fatalf("web: %+v", web)
 	}

@@ -115,7 +115,7 @@ without a ` + "`name=`" + ` is named after its address (` + "`tcp-8080`, `unix-a
 into ` + "`LISTEN_FDNAMES`" + `. No address may be bound twice, across apps and the health listener.
 
 Readiness type, when not set: ` + "`exec`" + ` if a readiness command is given, ` + "`http`" + ` for an address with a scheme,
-` + "`tcp`" + ` for another address, else ` + "`notify`" + ` when the app has listeners and ` + "`none`" + ` without.
+` + "`tcp`" + ` for another address, else ` + "`auto`" + ` when the app has listeners and ` + "`none`" + ` without.
 
 Durations are written like "30s" or "1m30s" (a bare number in the file is seconds); signals like "SIGTERM", "TERM",
 "15" or "SIGRTMIN+3". The file is decoded strictly: an unknown key is an error naming the key and the file.

@@ -78,6 +78,11 @@ type App struct {
 	Listen []Listener `json:"listen,omitempty"`
 	// Readiness is the gate a new generation must pass.
 	Readiness Readiness `json:"readiness,omitempty"`
+	// Takeover is "auto" (default), "on" or "off": whether the app's own
+	// bind() of a listened address is answered with the owned socket
+	// (seccomp user notification; DESIGN rule 12). "on" fails at start when
+	// the kernel or runtime refuses it; "auto" says so once and goes on.
+	Takeover string `json:"takeover,omitempty"`
 	// Watch are directories or files whose content change triggers OnChange.
 	Watch []string `json:"watch,omitempty"`
 	// WatchDebounce collapses a burst of changes into one. Default 1s.
@@ -125,9 +130,10 @@ type Listener struct {
 
 // Readiness is the gate of a new generation.
 type Readiness struct {
-	// Type is "notify" (default when the app has listeners), "exec",
-	// "http", "tcp", "delay", or "none" (default without listeners: started
-	// is ready).
+	// Type is "auto" (default when the app has listeners: READY=1 or
+	// listen() on every owned socket, whichever comes first), "notify"
+	// (READY=1 only), "listen" (listen() only), "exec", "http", "tcp",
+	// "delay", or "none" (default without listeners: started is ready).
 	Type string `json:"type,omitempty"`
 	// Command is the exec gate's argv; it gets ENTRYPOINT_APP_PID.
 	Command []string `json:"command,omitempty"`

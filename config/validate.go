@@ -61,10 +61,14 @@ func setDefaults(c *Config) {
 			case r.Address != "":
 				r.Type = "tcp"
 			case len(a.Listen) > 0:
-				r.Type = "notify"
+				r.Type = "auto"
 			default:
 				r.Type = "none"
 			}
+		}
+		a.Takeover = strings.ToLower(a.Takeover)
+		if a.Takeover == "" {
+			a.Takeover = "auto"
 		}
 		orDuration(&r.Timeout, defaultReadinessTimeout)
 		if r.Type == "exec" || r.Type == "http" || r.Type == "tcp" {
@@ -304,6 +308,7 @@ func validateApp(a *App, ap string, p *problems) {
 	}
 
 	validateReadiness(a, ap, p)
+	oneOf(p, ap+".takeover", a.Takeover, "auto", "on", "off")
 
 	for j, w := range a.Watch {
 		if w == "" {
@@ -352,9 +357,15 @@ func validateReadiness(a *App, ap string, p *problems) {
 		if r.Delay <= 0 {
 			p.at(rp+".type", "the delay gate needs a delay; set --readiness-delay or readiness.delay, like \"5s\"")
 		}
-	case "notify", "none":
+	case "listen":
+		if len(a.Listen) == 0 {
+			p.at(rp+".type", "the listen gate waits for listen() on the app's listeners, and it has none; add --listen or use another gate")
+		} else if a.Takeover == "off" {
+			p.at(rp+".type", "the listen gate needs the bind takeover, which is off; set --takeover auto or use another gate")
+		}
+	case "auto", "notify", "none":
 	default:
-		p.at(rp+".type", "%q is not a readiness gate; write one of notify, exec, http, tcp, delay, none", r.Type)
+		p.at(rp+".type", "%q is not a readiness gate; write one of auto, notify, listen, exec, http, tcp, delay, none", r.Type)
 		return
 	}
 	if r.Type != "exec" && len(r.Command) > 0 {

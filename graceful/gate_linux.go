@@ -42,6 +42,12 @@ type Target struct {
 	Pid    int            // the generation's pid (== its pgid)
 	Notify *Notify        // the notify gate's socket
 	Reaper *reaper.Reaper // the exec gate runs its command through it
+	// Listened is closed once the generation listened on every owned
+	// socket (the bind takeover saw it); nil without the takeover.
+	Listened <-chan struct{}
+	// Unlistened names the owned addresses not listened on yet, for the
+	// listen and auto gates' timeout message.
+	Unlistened func() []string
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
@@ -62,6 +68,10 @@ func NewGate(r config.Readiness) (Gate, error) {
 		return noneGate{}, nil
 	case "notify":
 		return notifyGate{timeout: timeout}, nil
+	case "listen":
+		return eventGate{timeout: timeout, listen: true}, nil
+	case "auto":
+		return eventGate{timeout: timeout, notify: true, listen: true}, nil
 	case "delay":
 		return delayGate{delay: retry(DefaultDelay)}, nil
 	case "exec":
@@ -85,7 +95,7 @@ func NewGate(r config.Readiness) (Gate, error) {
 		}
 		return tcpGate{addr: r.Address, every: retry(DefaultProbeRetry), timeout: timeout}, nil
 	default:
-		return nil, fmt.Errorf("readiness type %q: want notify, exec, http, tcp, delay or none", r.Type)
+		return nil, fmt.Errorf("readiness type %q: want auto, notify, listen, exec, http, tcp, delay or none", r.Type)
 	}
 }
 
@@ -122,6 +132,70 @@ func (g notifyGate) Wait(ctx context.Context, t Target) error {
 	case <-ctx.Done():
 		return fmt.Errorf("readiness gate notify: %w", ctx.Err())
 	}
+}
+
+// eventGate waits for READY=1, for listen() on every owned socket, or, as
+// the default "auto", for whichever comes first: an app written for
+// sd_notify is ready when it says so, an app whose bind() was taken over
+// when it accepts.
+type eventGate struct {
+	timeout        time.Duration
+	notify, listen bool
+}
+
+func (g eventGate) Wait(ctx context.Context, t Target) error {
+	var ready, listened <-chan struct{}
+	if g.notify && t.Notify != nil {
+		ready = t.Notify.Ready()
+	}
+	if g.listen {
+		listened = t.Listened
+	}
+	name := "listen"
+	if g.notify {
+		name = "auto"
+	}
+	if ready == nil && listened == nil {
+		return fmt.Errorf("readiness gate %s: the generation has neither a notify socket nor the bind takeover", name)
+	}
+	timer := time.NewTimer(g.timeout)
+	defer timer.Stop()
+	select {
+	case <-ready:
+		return nil
+	case <-listened:
+		return nil
+	case <-timer.C:
+		return &notReady{msg: g.timeoutMessage(name, t)}
+	case <-ctx.Done():
+		return fmt.Errorf("readiness gate %s: %w", name, ctx.Err())
+	}
+}
+
+// timeoutMessage says what did not happen and which flag fits an app that
+// does neither: one that takes its sockets from fds 3.. and never listens.
+func (g eventGate) timeoutMessage(name string, t Target) string {
+	var what []string
+	if g.notify && t.Notify != nil {
+		what = append(what, "sent READY=1")
+	}
+	if t.Listened != nil {
+		addrs := "its listeners"
+		if t.Unlistened != nil {
+			if u := t.Unlistened(); len(u) > 0 {
+				addrs = strings.Join(u, ", ")
+			}
+		}
+		what = append(what, "listened on "+addrs)
+	} else if g.listen && g.notify {
+		what = append(what, "listened (the bind takeover is off or unavailable)")
+	}
+	did := "has not " + what[0]
+	if len(what) == 2 {
+		did = "has neither " + what[0] + " nor " + what[1]
+	}
+	return fmt.Sprintf("readiness gate %s: within %s the app %s; an app that takes its sockets from fds 3.. and does neither needs --readiness delay (or exec, http, tcp, none)",
+		name, seconds(g.timeout), did)
 }
 
 // poll calls try every interval until it succeeds, the timeout passes (the

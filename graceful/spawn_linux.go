@@ -31,7 +31,7 @@ func handedVars() []string {
 		"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
 		"SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION",
 		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-		"ENTRYPOINT_GENERATION", earlysig.ShimEnv,
+		"ENTRYPOINT_GENERATION", earlysig.ShimEnv, shim.TakeoverEnv,
 	}
 }
 
@@ -57,6 +57,10 @@ type Spec struct {
 	// Stdin, Stdout and Stderr become fds 0, 1, 2; nil means /dev/null
 	// (as with exec.Cmd).
 	Stdin, Stdout, Stderr *os.File
+	// Takeover, if set, is the shim's end of a takeover.Channel: the shim
+	// installs the bind() takeover filter and answers on it (DESIGN rule
+	// 12). It needs Sockets.
+	Takeover *os.File
 	// Foreground puts the new process group in the foreground of the
 	// terminal on Stdin (when stdin is a terminal and the init runs
 	// interactively).
@@ -87,6 +91,9 @@ func Spawn(spec Spec) (int, error) {
 		// or deleted since: the shim always matches the init.
 		exe = "/proc/self/exe"
 		env = append(env, earlysig.ShimEnv+"="+spec.Path)
+		if spec.Takeover != nil {
+			env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(3+spec.Sockets.Len()))
+		}
 	}
 
 	var keep []*os.File
@@ -120,6 +127,14 @@ func Spawn(spec Spec) (int, error) {
 			keep = append(keep, f)
 			files = append(files, fd)
 		}
+		if spec.Takeover != nil {
+			fd, err := rawFd(spec.Takeover)
+			if err != nil {
+				return 0, fmt.Errorf("start app %q: takeover channel: %w", spec.Path, err)
+			}
+			keep = append(keep, spec.Takeover)
+			files = append(files, fd)
+		}
 	}
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	if spec.Foreground {
@@ -132,6 +147,33 @@ func Spawn(spec Spec) (int, error) {
 	runtime.KeepAlive(keep)
 	if err != nil {
 		return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+	}
+	return pid, nil
+}
+
+// SpawnProbe starts the exec shim as a probe of the takeover: it installs
+// the filter, answers on child (a takeover.Channel's shim end) and exits 0,
+// so that what only an install can tell (another listener in the process
+// tree, a profile that forbids seccomp()) is known before the first app
+// starts. Call it inside reaper.Start's callback, as Spawn.
+func SpawnProbe(child *os.File) (int, error) {
+	fd, err := rawFd(child)
+	if err != nil {
+		return 0, fmt.Errorf("takeover probe: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("takeover probe: %w", err)
+	}
+	defer null.Close()
+	env := []string{earlysig.ShimEnv + "=", shim.TakeoverEnv + "=3"}
+	closeOnExecInherited()
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"entrypoint-takeover-probe"}, &syscall.ProcAttr{
+		Env: env, Files: []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), fd},
+	})
+	runtime.KeepAlive(child)
+	if err != nil {
+		return 0, fmt.Errorf("takeover probe: %w", err)
 	}
 	return pid, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ type Metrics struct {
 	signals         *prometheus.CounterVec
 	configChanges   *prometheus.CounterVec
 	validateFailure *prometheus.CounterVec
+	takeoverCalls   *prometheus.CounterVec
 }
 
 var _ supervisor.Events = (*Metrics)(nil)
@@ -61,9 +63,13 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 			Name: prometheus.BuildFQName(namespace, "", "config_validate_failures_total"),
 			Help: "Config changes the app's validate command rejected; the running generation kept serving the old config.",
 		}, []string{"app"}),
+		takeoverCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(namespace, "", "takeover_calls_total"),
+			Help: "bind, listen and shutdown calls of an app that the bind takeover answered, by result: taken (bind got the owned socket), passed (not an owned socket: the kernel ran it), refused (an owned port at an address that does not overlap), answered (listen on an owned socket), suppressed (shutdown of an owned listener), failed.",
+		}, []string{"app", "call", "result"}),
 	}
 	reg.MustRegister(m.reloads, m.reloadDuration, m.restarts, m.signals, m.configChanges, m.validateFailure,
-		newStatusCollector(c))
+		m.takeoverCalls, newStatusCollector(c))
 	if orphans != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName(namespace, "", "zombies_reaped_total"),
@@ -80,6 +86,11 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 		m.validateFailure.WithLabelValues(a.Name)
 	}
 	return m
+}
+
+// TakeoverCall implements supervisor.Events.
+func (m *Metrics) TakeoverCall(app, call, result string) {
+	m.takeoverCalls.WithLabelValues(app, call, result).Inc()
 }
 
 // SignalForwarded implements supervisor.Events.
@@ -126,8 +137,8 @@ func signalName(sig syscall.Signal) string {
 // statusCollector reports gauges from one Status snapshot per scrape, so
 // they are consistent with each other and never stale.
 type statusCollector struct {
-	c                                   supervisor.Controller
-	up, generation, draining, crashLoop *prometheus.Desc
+	c                                             supervisor.Controller
+	up, generation, draining, crashLoop, takeover *prometheus.Desc
 }
 
 func newStatusCollector(c supervisor.Controller) *statusCollector {
@@ -141,6 +152,8 @@ func newStatusCollector(c supervisor.Controller) *statusCollector {
 			"1 while an old generation drains after a swap or restart, or the init is shutting down, else 0.", nil, nil),
 		crashLoop: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "app_crashloop"),
 			"1 when the app restarted too often in a row after short runs (liveness fails), else 0.", []string{"app"}, nil),
+		takeover: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "takeover_active"),
+			"1 when the app's own bind() of a listened address gets the owned socket (bind takeover), 0 when it is off or unavailable (state says which); only for apps with listeners.", []string{"app", "state"}, nil),
 	}
 }
 
@@ -149,6 +162,7 @@ func (s *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.generation
 	ch <- s.draining
 	ch <- s.crashLoop
+	ch <- s.takeover
 }
 
 func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -169,6 +183,10 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, up, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.generation, prometheus.GaugeValue, gen, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.crashLoop, prometheus.GaugeValue, b2f(a.CrashLoop), a.Name)
+		if a.Takeover != "" {
+			state, _, _ := strings.Cut(a.Takeover, ":")
+			ch <- prometheus.MustNewConstMetric(s.takeover, prometheus.GaugeValue, b2f(state == supervisor.TakeoverActive), a.Name, state)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(s.draining, prometheus.GaugeValue, b2f(draining))
 }

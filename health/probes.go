@@ -116,6 +116,10 @@ func (p *probes) handler(kind string) http.HandlerFunc {
 				continue
 			}
 			if c.OK {
+				if c.Reason != "" {
+					fmt.Fprintf(&b, "[+]%s ok: %s\n", c.Name, c.Reason)
+					continue
+				}
 				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
 				continue
 			}

@@ -38,6 +38,10 @@ type Events interface {
 	// ConfigChange records a watched config change and what came of it:
 	// "applied", "validate_failed", "swap_failed", "signalled".
 	ConfigChange(app, result string)
+	// TakeoverCall counts a bind, listen or shutdown the bind takeover
+	// answered: "taken", "passed", "refused", "answered", "suppressed" or
+	// "failed".
+	TakeoverCall(app, call, result string)
 }
 
 // Status is a snapshot of the supervisor.
@@ -84,6 +88,11 @@ func (s Status) Ready() (bool, []Check) {
 		}
 		ok = ok && c.OK
 		checks = append(checks, c)
+		if a.Takeover != "" {
+			// Informational: an unavailable takeover never fails
+			// readiness ("on" makes it a start-up error instead).
+			checks = append(checks, Check{Name: "takeover-" + a.Name, OK: true, Reason: a.Takeover})
+		}
 	}
 	return ok, checks
 }
@@ -133,6 +142,9 @@ type AppStatus struct {
 	LastChange *Result `json:"lastChange,omitempty"`
 	// Listen are the addresses the init holds for the app.
 	Listen []string `json:"listen,omitempty"`
+	// Takeover is "active", "off", or "unavailable: <why>" for an app
+	// with listeners (DESIGN rule 12).
+	Takeover string `json:"takeover,omitempty"`
 	// ExitCode is set once the app ended for good.
 	ExitCode *int `json:"exitCode,omitempty"`
 }

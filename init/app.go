@@ -15,6 +15,7 @@ import (
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/reaper"
+	"github.com/entrypoint/entrypoint/takeover"
 	"github.com/entrypoint/entrypoint/watch"
 )
 
@@ -54,6 +55,7 @@ type gen struct {
 	pid     int
 	started time.Time
 	notify  *graceful.Notify
+	take    *genTakeover  // nil without the bind takeover
 	exited  chan struct{} // closed once exit is set
 	exit    reaper.Exit
 
@@ -95,6 +97,10 @@ type app struct {
 	gate       graceful.Gate
 	watcher    *watch.Watcher
 	foreground bool
+	// takeover is true when generations get the bind takeover;
+	// takeoverState says why not otherwise (status, metrics).
+	takeover      bool
+	takeoverState string
 
 	reqs     chan request
 	stopCh   chan struct{}
@@ -143,6 +149,10 @@ func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
 			return nil, fmt.Errorf("app %s: %w", cfg.Name, err)
 		}
 		a.sockets = socks
+		if err := a.setupTakeover(); err != nil {
+			socks.Close()
+			return nil, err
+		}
 	}
 	if len(cfg.Watch) > 0 {
 		for _, w := range watch.SubPathWarnings(cfg.Watch) {
@@ -245,9 +255,18 @@ func (a *app) spawn() (*gen, error) {
 		return nil, err
 	}
 	var notify *graceful.Notify
-	if a.cfg.Readiness.Type == "notify" || a.cfg.Watchdog > 0 {
+	if a.cfg.Readiness.Type == "notify" || a.cfg.Readiness.Type == "auto" || a.cfg.Watchdog > 0 {
 		if notify, err = graceful.NewNotify(); err != nil {
 			return nil, fmt.Errorf("notify socket: %w", err)
+		}
+	}
+	var ch *takeover.Channel
+	if a.takeover {
+		if ch, err = takeover.NewChannel(); err != nil {
+			if notify != nil {
+				notify.Close()
+			}
+			return nil, err
 		}
 	}
 	a.genN++
@@ -265,15 +284,24 @@ func (a *app) spawn() (*gen, error) {
 		Stderr:     a.s.stdio[2],
 		Foreground: a.foreground,
 	}
+	if ch != nil {
+		spec.Takeover = ch.Child()
+	}
 	pid, exitCh, err := a.s.reaper.Start(func() (int, error) { return graceful.Spawn(spec) })
 	if err != nil {
 		a.genN--
 		if notify != nil {
 			notify.Close()
 		}
+		if ch != nil {
+			ch.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: "starting"}
+	if ch != nil {
+		g.take = a.startTakeover(g, ch)
+	}
 	if notify != nil {
 		notify.Attach(pid)
 		go a.readNotify(g)
@@ -287,6 +315,7 @@ func (a *app) spawn() (*gen, error) {
 		if notify != nil {
 			notify.Close()
 		}
+		g.take.close()
 	}()
 	a.log.Info("app started", "generation", g.n, "pid", pid, "command", a.cfg.Command)
 	return g, nil
@@ -312,8 +341,12 @@ func (a *app) await(g *gen) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
+	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper}
+	if g.take != nil {
+		t.Listened, t.Unlistened = g.take.listened, g.take.Unlistened
+	}
 	go func() {
-		done <- a.gate.Wait(ctx, graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper})
+		done <- a.gate.Wait(ctx, t)
 	}()
 	select {
 	case err := <-done:
@@ -322,7 +355,7 @@ func (a *app) await(g *gen) error {
 		}
 		return nil
 	case <-g.exited:
-		return fmt.Errorf("exited before it was ready (%s)", g.exit)
+		return fmt.Errorf("exited before it was ready (%s)%s", g.exit, a.bindHint(g))
 	case <-a.stopCh:
 		return errStopping
 	}
@@ -956,6 +989,7 @@ func (a *app) statusLocked() AppStatus {
 	if a.sockets != nil {
 		st.Listen = a.sockets.Addrs()
 	}
+	st.Takeover = a.takeoverState
 	g := a.cur
 	serving := g != nil && g.phase == "ready" && g.alive()
 	// Ready is derived, never stored: someone ready serves and nothing

@@ -52,6 +52,9 @@ type Supervisor struct {
 	mu           sync.Mutex // guards the status fields of every app and shuttingDown
 	shuttingDown bool
 
+	takeoverOnce sync.Once
+	takeoverErr  error
+
 	ping     chan chan struct{}
 	shutdown chan shutdownReq
 	appEnded chan *app
@@ -362,5 +365,6 @@ func (noEvents) SignalForwarded(string, syscall.Signal) {}
 func (noEvents) ActionDone(Result)                      {}
 func (noEvents) AppRestarted(string)                    {}
 func (noEvents) ConfigChange(string, string)            {}
+func (noEvents) TakeoverCall(string, string, string)    {}
 
 var _ Controller = (*Supervisor)(nil)

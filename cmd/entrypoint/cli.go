@@ -115,6 +115,11 @@ func printStatus(w io.Writer, st supervisor.Status) {
 		}
 	}
 	tw.Flush()
+	for _, a := range st.Apps {
+		if a.Takeover != "" {
+			fmt.Fprintf(w, "%s: bind takeover %s\n", a.Name, a.Takeover)
+		}
+	}
 }
 
 func describe(r *supervisor.Result) string {

@@ -10,6 +10,10 @@
 // initialises packages in import-path order as their dependencies allow,
 // and a package that needs only syscall is ready almost at once.
 //
+// When the init takes over the app's own bind() (DESIGN rule 12), the shim
+// also installs the seccomp filter that traps it, just before the exec, and
+// hands the init the filter's notification fd (trap_linux.go).
+//
 // It must never do anything else, and never run in any other mode: without
 // the variable its init returns at once.
 package shim
@@ -31,13 +35,22 @@ func init() {
 	if !ok {
 		return
 	}
+	if v, ok := syscall.Getenv(TakeoverEnv); ok {
+		if fd := atoi(v); fd > 2 {
+			trap(fd)
+		}
+		if path == "" {
+			// The init's start-up probe: the answer is all it wanted.
+			syscall.Exit(0)
+		}
+	}
 	argv, err := cmdline()
 	if err != nil || len(argv) == 0 {
 		fail("read own argv: ", err, ExitNotExecutable)
 	}
 	env := []string{"LISTEN_PID=" + itoa(syscall.Getpid())}
 	for _, kv := range syscall.Environ() {
-		if hasKey(kv, Env) || hasKey(kv, "LISTEN_PID") {
+		if hasKey(kv, Env) || hasKey(kv, TakeoverEnv) || hasKey(kv, "LISTEN_PID") {
 			continue
 		}
 		env = append(env, kv)
