@@ -27,6 +27,7 @@ var (
 	binDir        string
 	entrypointBin string
 	exampleBin    string
+	selfbindBin   string
 )
 
 func TestMain(m *testing.M) {
@@ -40,7 +41,8 @@ func TestMain(m *testing.M) {
 	os.Setenv("GORACE", "atexit_sleep_ms=0 exitcode=66")
 	entrypointBin = filepath.Join(dir, "entrypoint")
 	exampleBin = filepath.Join(dir, "example-app")
-	for out, pkg := range map[string]string{entrypointBin: "./cmd/entrypoint", exampleBin: "./examples/app"} {
+	selfbindBin = filepath.Join(dir, "selfbind")
+	for out, pkg := range map[string]string{entrypointBin: "./cmd/entrypoint", exampleBin: "./examples/app", selfbindBin: "./examples/selfbind"} {
 		if err := goBuild(out, pkg); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -325,6 +327,16 @@ func classify(err error) string {
 		return "timeout"
 	}
 	return "other"
+}
+
+// stopCounts stops the load and returns what happened, for servers whose
+// failures are reported rather than forbidden.
+func (l *load) stopCounts() (ok int, failures map[string]int, examples []string) {
+	close(l.stop)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ok, l.failures, l.examples
 }
 
 // finish stops the load and fails t if any request failed.

@@ -5,7 +5,12 @@
 // tests, the image and the benchmark run it under entrypoint's bind
 // takeover.
 //
-//	selfbind -addr :8080
+// net/http drops a request that it reads after Shutdown began (the client
+// sees EOF): a connection accepted a moment before the signal loses its
+// request, under any supervisor. -lame-duck closes the listener first and
+// lets such connections be read and served before Shutdown.
+//
+//	selfbind -addr :8080 [-lame-duck 1s]
 package main
 
 import (
@@ -27,6 +32,7 @@ func main() {
 	addr := flag.String("addr", ":8080", "address to bind")
 	startDelay := flag.Duration("start-delay", 0, "wait this long before binding (a slow start-up)")
 	exitEarly := flag.Bool("exit-before-listen", false, "exit 3 instead of binding (a broken release)")
+	lameDuck := flag.Duration("lame-duck", 0, "on SIGTERM, stop accepting and keep serving this long before Shutdown")
 	flag.Parse()
 	if *exitEarly {
 		fmt.Fprintln(os.Stderr, "selfbind: broken on purpose")
@@ -44,17 +50,24 @@ func main() {
 	})}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		<-stop
+		if *lameDuck > 0 {
+			ln.Close()
+			time.Sleep(*lameDuck)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	}()
 	log.Printf("selfbind: serving on %s", ln.Addr())
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) && !(*lameDuck > 0 && errors.Is(err, net.ErrClosed)) {
 		log.Fatalf("selfbind: %v", err)
 	}
 	// Serve returns as soon as the listener is closed; Shutdown is still
 	// finishing the open connections.
-	srv.Shutdown(context.Background())
+	<-done
 }
