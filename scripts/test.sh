@@ -5,8 +5,9 @@
 # browser test of the admin page (headless Chromium).
 #
 # It installs what it needs on a fresh Debian machine: util-linux (unshare),
-# chromium, systemd (its systemd-notify drives one readiness test) and
-# staticcheck (through the Go module proxy).
+# chromium, systemd (its systemd-notify drives one readiness test), the
+# servers the bind takeover is tested with (nginx, nodejs, python3; ss from
+# iproute2) and staticcheck (through the Go module proxy).
 #
 #   scripts/test.sh            # everything
 #   scripts/test.sh ./init/... # go test arguments instead of ./...
@@ -20,9 +21,18 @@ need=""
 command -v unshare >/dev/null || need="$need util-linux"
 command -v chromium >/dev/null || need="$need chromium"
 command -v systemd-notify >/dev/null || need="$need systemd"
+command -v nginx >/dev/null || need="$need nginx"
+command -v node >/dev/null || need="$need nodejs"
+command -v python3 >/dev/null || need="$need python3"
+command -v ss >/dev/null || need="$need iproute2"
 if [ -n "$need" ] && [ "$(id -u)" = 0 ]; then
   echo "== apt-get install$need"
   export DEBIAN_FRONTEND=noninteractive
+  # nginx's package starts a daemon on port 80 unless policy-rc.d says no.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $need >/tmp/entrypoint-apt.log 2>&1 || {
     apt-get -o DPkg::Lock::Timeout=300 update -qq >>/tmp/entrypoint-apt.log 2>&1
     apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $need >>/tmp/entrypoint-apt.log 2>&1
