@@ -560,29 +560,29 @@ func (a *app) request(ctx context.Context, op opKind, reason string) (Result, er
 	}
 }
 
-// handle runs one request. Swap requests that queued up meanwhile
-// collapse into it: they all get this one swap's result.
+// handle runs one request. Requests of the same kind that queued up
+// meanwhile collapse into it and all get its result: a burst of SIGUSR1s
+// is one swap, a burst of SIGUSR2s one restart (queued restarts run one
+// after another would each stop a generation that had just come up).
 func (a *app) handle(r request) {
 	if r.ctx.Err() != nil {
 		return
 	}
 	batch := []request{r}
 	var later []request
-	if r.op == opSwap {
-	drain:
-		for {
-			select {
-			case q := <-a.reqs:
-				switch {
-				case q.ctx.Err() != nil:
-				case q.op == opSwap:
-					batch = append(batch, q)
-				default:
-					later = append(later, q)
-				}
+drain:
+	for {
+		select {
+		case q := <-a.reqs:
+			switch {
+			case q.ctx.Err() != nil:
+			case q.op == r.op:
+				batch = append(batch, q)
 			default:
-				break drain
+				later = append(later, q)
 			}
+		default:
+			break drain
 		}
 	}
 	var res Result
