@@ -63,7 +63,9 @@ func TestSwapRollback(t *testing.T) {
 	script := fmt.Sprintf(`if [ -e %[1]s/fail ]; then exec %[2]s -fail-start; fi
 if [ -e %[1]s/hang ]; then exec %[2]s -never-ready; fi
 exec %[2]s`, dir, exampleBin)
-	e := startEP(t, "--listen", "127.0.0.1:0", "--readiness-timeout", "1s", "--", "sh", "-c", script)
+	// The timeout is what the hanging release waits out; a good one must
+	// pass its gate within it even on a loaded machine.
+	e := startEP(t, "--listen", "127.0.0.1:0", "--readiness-timeout", "5s", "--", "sh", "-c", script)
 	addr := e.addr("app")
 	c := fresh(5 * time.Second)
 	oldPid := strings.TrimSpace(get(t, c, addr, "/pid"))
