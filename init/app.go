@@ -48,6 +48,10 @@ type request struct {
 	reply  chan Result
 }
 
+// begins says whether r may start now: its asker is still waiting and the
+// WithStartCheck hook, if any, agrees.
+func (r request) begins(app string) bool { return Begins(r.ctx, app) }
+
 // gen is one generation: one start of the app's command.
 type gen struct {
 	n       int
@@ -447,7 +451,7 @@ func (a *app) afterFailure(g *gen) bool {
 				a.end(a.lastExitCode, false)
 				return false
 			case r := <-a.reqs:
-				if r.ctx.Err() != nil {
+				if !r.begins(a.cfg.Name) {
 					continue
 				}
 				if r.op == opRestart {
@@ -530,7 +534,7 @@ func (a *app) request(ctx context.Context, op opKind, reason string) (Result, er
 // handle runs one request. Swap requests that queued up meanwhile
 // collapse into it: they all get this one swap's result.
 func (a *app) handle(r request) {
-	if r.ctx.Err() != nil {
+	if !r.begins(a.cfg.Name) {
 		return
 	}
 	batch := []request{r}
@@ -541,9 +545,11 @@ func (a *app) handle(r request) {
 			select {
 			case q := <-a.reqs:
 				switch {
-				case q.ctx.Err() != nil:
 				case q.op == opSwap:
-					batch = append(batch, q)
+					if q.begins(a.cfg.Name) {
+						batch = append(batch, q)
+					}
+				case q.ctx.Err() != nil:
 				default:
 					later = append(later, q)
 				}
