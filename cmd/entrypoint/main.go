@@ -150,7 +150,7 @@ func serve(args []string, stderr io.Writer) int {
 		l, err := control.Listen(cfg.ControlSocket)
 		switch {
 		case err == nil:
-			go control.Serve(ctx, l, sup, log)
+			go control.Serve(ctx, l, sup, control.Options{Logger: log, AllowOtherPidns: cfg.ControlAllowOtherPidns})
 		case cfg.ControlSocket == config.DefaultControlSocket:
 			// The default abstract name is per network namespace: a
 			// second entrypoint on one host (not in a container) finds
