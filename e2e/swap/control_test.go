@@ -55,8 +55,8 @@ func TestGaveUpRequestDoesNotRunLater(t *testing.T) {
 	// A reload whose caller gives up while its swap waits for the gate:
 	// it started, and runs to its end.
 	os.Remove(gateOpen)
-	_, errOut, code := e.cli("reload", "--timeout", "500ms")
-	if code != 1 || !strings.Contains(errOut, "no outcome within --timeout 500ms") || !strings.Contains(errOut, "already started and will run to its end") {
+	_, errOut, code := e.cli("reload", "--timeout", "2s")
+	if code != 1 || !strings.Contains(errOut, "no outcome within --timeout 2s") || !strings.Contains(errOut, "already started and will run to its end") {
 		t.Errorf("reload that timed out during its swap: exit %d, stderr %q; want it to say the swap continues", code, errOut)
 	}
 	if a := e.app("app"); a.State != supervisor.StateSwapping {
@@ -64,7 +64,7 @@ func TestGaveUpRequestDoesNotRunLater(t *testing.T) {
 	}
 	// A reload queued behind that swap, whose caller gives up: it never
 	// starts, and the CLI says so.
-	_, errOut, code = e.cli("reload", "--timeout", "500ms")
+	_, errOut, code = e.cli("reload", "--timeout", "2s")
 	if code != 1 || !strings.Contains(errOut, "had not started and will not run") {
 		t.Errorf("reload that timed out in the queue: exit %d, stderr %q; want it to say nothing will run", code, errOut)
 	}
