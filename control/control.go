@@ -407,8 +407,8 @@ func (cl Client) Call(ctx context.Context, action, app string) (Response, error)
 	if srv, err := peerCred(conn); err == nil && srv.pid == 0 && !cl.AllowOtherPidns {
 		return Response{}, fmt.Errorf("control socket %s belongs to an entrypoint in another PID namespace "+
 			"(another container of this pod?), not to this container's; refusing to send it %s. "+
-			"Run entrypoint inside the container you mean (kubectl exec -c CONTAINER), or pass --allow-other-pidns: %w",
-			path, action, ErrOtherPidns)
+			"Run entrypoint inside the container you mean (kubectl exec -c CONTAINER), or pass --allow-other-pidns",
+			path, action)
 	}
 	// Unblock I/O once ctx is done (not at its deadline: then ctx.Err()
 	// would not say why yet).
@@ -470,10 +470,6 @@ func abandon(conn net.Conn, dec *json.Decoder, e *AbandonedError) error {
 		e.Started = append(e.Started, resp.Started)
 	}
 }
-
-// ErrOtherPidns is wrapped by Call's error when the socket's init is in
-// another PID namespace.
-var ErrOtherPidns = errors.New("control: the init is in another PID namespace")
 
 // AbandonedError is Call's error when ctx ended before the outcome. It
 // says what will still happen: the actions of the apps in Started run to

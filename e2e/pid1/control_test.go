@@ -96,6 +96,7 @@ func TestControlSocketPerContainerInSharedNetns(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "another PID namespace") {
 		t.Errorf("shutdown of A from the host's PID namespace: exit %d, %s%s; want refused", code, out, errOut)
 	}
+	t.Logf("from the host's PID namespace: %s", errOut)
 	if line := a.errOut.wait(t, "refusing a caller from another PID namespace", 10*time.Second); strings.Contains(line, "pid=0") {
 		t.Errorf("refusal logs the caller as pid 0: %s", line)
 	}
@@ -106,6 +107,7 @@ func TestControlSocketPerContainerInSharedNetns(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "belongs to an entrypoint in another PID namespace") {
 		t.Errorf("shutdown of A's socket from inside B: exit %d, %s%s; want the CLI to refuse", code, out, errOut)
 	}
+	t.Logf("A's socket from inside B: %s", errOut)
 
 	// shutdown inside B ends B, and only B.
 	if out, errOut, code := b.inside("shutdown"); code != 0 {
