@@ -60,7 +60,7 @@ func TestMinimalCommandLine(t *testing.T) {
 	want := &Config{
 		LogFormat: "text", LogLevel: "info", SignalTarget: "group",
 		Health:        Health{Listen: ":9090"},
-		ControlSocket: "@entrypoint-control",
+		ControlSocket: "@entrypoint-control-{ns}",
 		Source:        "command line",
 		Apps: []App{{
 			Name:         "app",

@@ -76,10 +76,18 @@ const configOption = "config"
 
 // Defaults, named so code and docs agree.
 const (
-	DefaultFile          = "/etc/entrypoint/config.yaml"
-	DefaultAppName       = "app"
-	DefaultHealthListen  = ":9090"
-	DefaultControlSocket = "@entrypoint-control"
+	DefaultFile         = "/etc/entrypoint/config.yaml"
+	DefaultAppName      = "app"
+	DefaultHealthListen = ":9090"
+	// DefaultControlSocket is abstract and named after the container:
+	// NamespaceToken stands for this process's PID and mount namespace
+	// inodes, which the init and a CLI run in its container (kubectl
+	// exec) share, and which differ between the containers of a pod
+	// although they share one network namespace (the abstract names).
+	DefaultControlSocket = "@entrypoint-control-" + NamespaceToken
+	// NamespaceToken in a control socket name is replaced by the PID and
+	// mount namespace inodes of the process using it ("4026532412-4026532410").
+	NamespaceToken = "{ns}"
 	// Off disables the health listener or the control socket.
 	Off = "off"
 
@@ -141,8 +149,18 @@ func options() []option {
 			help: "the admin bearer token itself (env only, so it never shows in ps or a ConfigMap)",
 			set:  setString(func(c *Config, _ *App) *string { return &c.Health.AdminToken })},
 		{name: "control-socket", yaml: "controlSocket", arg: "PATH", def: DefaultControlSocket,
-			help: `unix socket for entrypoint reload|restart|shutdown|status; "@name" is abstract; "off" disables`,
+			help: `unix socket for entrypoint reload|restart|shutdown|status; "@name" is abstract; "{ns}" stands for this container's PID and mount namespaces; "off" disables`,
 			set:  setString(func(c *Config, _ *App) *string { return &c.ControlSocket })},
+		{name: "control-allow-other-pidns", yaml: "controlAllowOtherPidns", boolean: true, def: "false",
+			help: "serve control socket callers from another PID namespace (another container, the host); by default they are refused",
+			set: func(c *Config, _ *App, v []string) error {
+				b, err := strconv.ParseBool(strings.TrimSpace(last(v)))
+				if err != nil {
+					return fmt.Errorf("%q is not a boolean; write true or false", last(v))
+				}
+				c.ControlAllowOtherPidns = b
+				return nil
+			}},
 
 		{name: "name", yaml: "name", arg: "NAME", app: true, def: DefaultAppName,
 			help: "name of the app in logs, metrics and commands: lowercase letters, digits and '-'",

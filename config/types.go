@@ -26,9 +26,13 @@ type Config struct {
 	// Health is the probes/metrics/admin HTTP listener.
 	Health Health `json:"health,omitempty"`
 	// ControlSocket is the unix socket the CLI talks to; "@name" is an
-	// abstract socket. Default "@entrypoint-control" (works on a read-only
-	// root filesystem); "" after defaults means off only if set to "off".
+	// abstract socket. Default "@entrypoint-control-{ns}" (works on a
+	// read-only root filesystem; NamespaceToken makes it the container's
+	// own); "" after defaults means off only if set to "off".
 	ControlSocket string `json:"controlSocket,omitempty"`
+	// ControlAllowOtherPidns serves control socket callers whose PID
+	// namespace is not ours or below it (SO_PEERCRED shows them as pid 0).
+	ControlAllowOtherPidns bool `json:"controlAllowOtherPidns,omitempty"`
 	// Apps run side by side; the first is the "main" app the command line
 	// describes.
 	Apps []App `json:"apps,omitempty"`

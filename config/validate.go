@@ -151,7 +151,8 @@ func validate(c *Config, p *problems) {
 	validateHealth(c, p)
 	switch cs := c.ControlSocket; {
 	case cs == Off, strings.HasPrefix(cs, "/"), strings.HasPrefix(cs, "@") && len(cs) > 1:
-		if len(cs) > sunPathMax {
+		// The namespace inodes are 32-bit: at most 10 digits each.
+		if len(strings.ReplaceAll(cs, NamespaceToken, "4294967295-4294967295")) > sunPathMax {
 			p.at("controlSocket", "%q is longer than %d bytes; use a shorter path", cs, sunPathMax)
 		}
 	default:

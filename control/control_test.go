@@ -34,7 +34,9 @@ type fakeController struct {
 	st        supervisor.Status
 	rollback  string
 	block     bool // Reload waits until its ctx ends
+	begin     bool // with block: the action starts (supervisor.Begins) first
 	calls     []string
+	started   []string
 	shutdowns []string
 }
 
@@ -64,9 +66,14 @@ func (f *fakeController) Restart(ctx context.Context, app string) ([]supervisor.
 func (f *fakeController) act(ctx context.Context, kind, app string) ([]supervisor.Result, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, kind+" "+app)
-	block := f.block
+	block, begin := f.block, f.begin
 	f.mu.Unlock()
 	if block {
+		if begin && supervisor.Begins(ctx, "web") {
+			f.mu.Lock()
+			f.started = append(f.started, "web")
+			f.mu.Unlock()
+		}
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -78,6 +85,10 @@ func (f *fakeController) act(ctx context.Context, kind, app string) ([]superviso
 		if app != "" && a.Name != app {
 			continue
 		}
+		if !supervisor.Begins(ctx, a.Name) {
+			return out, ctx.Err()
+		}
+		f.started = append(f.started, a.Name)
 		r := supervisor.Result{App: a.Name, Action: kind, From: a.Current.N, To: a.Current.N}
 		if f.rollback != "" {
 			r.Reason = f.rollback
@@ -103,7 +114,7 @@ func serve(t *testing.T, l net.Listener, c supervisor.Controller) context.Cancel
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, l, c, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- Serve(ctx, l, c, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -301,4 +312,77 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return os.WriteFile(to, b, 0o755)
+}
+
+// Issue 11 item 5: a request accepted only after its caller gave up (the
+// init was out of fds, or busy) starts nothing.
+func TestRequestOfCallerGoneBeforeAcceptRunsNothing(t *testing.T) {
+	f := newFake()
+	path := filepath.Join(t.TempDir(), "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connected and sent while nobody accepts, then gone.
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte(`{"action":"reload","app":"web"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, l, f, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.Lock()
+		n := len(f.calls)
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server never read the queued request")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil { // Serve waits for its handlers
+		t.Fatal(err)
+	}
+	if len(f.started) != 0 {
+		t.Errorf("started %q for a caller that had left", f.started)
+	}
+}
+
+// A caller that gives up learns whether its action started (and will run
+// to its end) or not (and will not run).
+func TestGaveUpCallSaysWhetherItStarted(t *testing.T) {
+	for _, begin := range []bool{true, false} {
+		f := newFake()
+		f.block, f.begin = true, begin
+		path := filepath.Join(t.TempDir(), "control.sock")
+		l, err := Listen(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serve(t, l, f)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		_, err = Call(ctx, path, "reload", "web")
+		cancel()
+		var e *AbandonedError
+		if !errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("begin=%v: Call = %v, want an AbandonedError", begin, err)
+		}
+		want := "had not started and will not run"
+		if begin {
+			want = "already started and will run to its end"
+		}
+		if !e.Answered || !strings.Contains(e.Outcome(), want) {
+			t.Errorf("begin=%v: %+v: %s; want an answered %q", begin, e, e.Outcome(), want)
+		}
+	}
 }

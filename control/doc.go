@@ -4,7 +4,17 @@
 // finished.
 //
 // The server reads the supervisor only through supervisor.Controller and
-// never acts itself. Only root and the init's own uid may use it: the
+// never acts itself. A caller that hangs up cancels its request: the
+// supervisor asks the connection (supervisor.WithStartCheck) right before
+// it starts an action, and the caller is told, before the outcome, each
+// action that started (it then runs to its end whatever the caller does).
+//
+// The default name, "@entrypoint-control-{ns}", carries the PID and mount
+// namespace inodes (Expand): the containers of a pod share one network
+// namespace and so one set of abstract names, and each container's init
+// and CLI must find their own. Peers in a PID namespace that is neither
+// ours nor below it show as pid 0 in SO_PEERCRED; the server refuses such
+// callers and the client such servers unless told otherwise. Only root and the init's own uid may use it: the
 // socket file is mode 0600 and every connection's peer credentials
 // (SO_PEERCRED) are checked, which also guards abstract sockets ("@name"),
 // which have no file mode at all.

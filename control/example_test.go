@@ -13,7 +13,7 @@ import (
 func ExampleCall() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	resp, err := control.Call(ctx, "@entrypoint-control", "reload", "web")
+	resp, err := control.Call(ctx, "@entrypoint-control-{ns}", "reload", "web")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err) // no answer: not running, or not allowed
 		os.Exit(1)

@@ -37,3 +37,30 @@ func peerCred(c net.Conn) (peer, error) {
 	}
 	return peer{pid: cred.Pid, uid: cred.Uid}, nil
 }
+
+// peerGone reports whether the peer of c shut down its sending side or
+// closed c: unix(7) stream sockets report POLLRDHUP for both at once,
+// while the reader may still have to drain data the peer sent before.
+func peerGone(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	_ = raw.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLRDHUP}}
+		for {
+			n, err := unix.Poll(fds, 0)
+			if err == unix.EINTR {
+				continue
+			}
+			gone = err == nil && n > 0 && fds[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+			return
+		}
+	})
+	return gone
+}

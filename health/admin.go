@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	supervisor "github.com/entrypoint/entrypoint/init"
@@ -159,7 +160,24 @@ func (a *admin) action(kind string) http.HandlerFunc {
 		if kind == "restart" {
 			run = a.c.Restart
 		}
-		results, err := run(ctx, app)
+		var mu sync.Mutex
+		var started []string
+		results, err := run(supervisor.WithStartCheck(ctx, func(app string) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			started = append(started, app)
+			return true
+		}), app)
+		if err != nil && ctx.Err() != nil {
+			// Not "ok=false error=context canceled": what started runs to
+			// its end and the supervisor logs its outcome.
+			mu.Lock()
+			a.log.Info("admin caller left or timed out before the outcome; what started continues, nothing else will run",
+				"action", kind, "app", app, "remote", r.RemoteAddr, "started", strings.Join(started, ","), "cause", ctx.Err())
+			mu.Unlock()
+			writeJSON(w, http.StatusServiceUnavailable, actionResponse{Results: results, Error: "gave up waiting: " + ctx.Err().Error()})
+			return
+		}
 		resp := actionResponse{OK: err == nil, Results: results}
 		code := http.StatusOK
 		if err != nil {

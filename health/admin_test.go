@@ -1,11 +1,14 @@
 package health
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testToken = "s3cret-token-for-tests"
@@ -168,5 +171,40 @@ func TestAdminOnLoopbackWithoutToken(t *testing.T) {
 	}
 	if r := do(t, nil, "GET", api+"/status", custom); r.code != 200 {
 		t.Errorf("status = %d", r.code)
+	}
+}
+
+// Issue 11 item 16: an admin caller that leaves during a swap is logged as
+// such, not as a failed swap ("ok=false error=context canceled").
+func TestAdminCallerLeavingIsNotAFailure(t *testing.T) {
+	f := newFake(runningApp("web", 1))
+	f.untilDone = make(chan string, 1)
+	_, base, logs := start(t, Options{Controller: f, Admin: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/debug/admin/reload?app=web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Entrypoint-Admin", "1")
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-f.untilDone // the swap started
+	cancel()
+	<-errc
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "admin caller left") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log that the caller left:\n%s", logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if l := logs.String(); strings.Contains(l, "ok=false") || !strings.Contains(l, "started=web") {
+		t.Errorf("log:\n%s\nwant the caller's leaving with started=web, not ok=false", l)
 	}
 }

@@ -25,6 +25,9 @@ type fakeController struct {
 	rollback  string // Reload fails with this reason when set
 	calls     []string
 	shutdowns []string
+	// untilDone: Reload starts (supervisor.Begins), says so on this
+	// channel, then waits until its ctx ends (a caller that leaves).
+	untilDone chan string
 }
 
 func newFake(apps ...supervisor.AppStatus) *fakeController {
@@ -56,6 +59,13 @@ func (f *fakeController) Status() supervisor.Status {
 }
 
 func (f *fakeController) Reload(ctx context.Context, app string) ([]supervisor.Result, error) {
+	if f.untilDone != nil {
+		if supervisor.Begins(ctx, app) {
+			f.untilDone <- app
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return f.act("reload", app)
 }
 

@@ -175,3 +175,28 @@ type Result struct {
 	// Output is the validate command's output, when one failed.
 	Output string `json:"output,omitempty"`
 }
+
+// startKey carries the hook of WithStartCheck in a request's context.
+type startKey struct{}
+
+// WithStartCheck returns a ctx for Reload or Restart whose check is asked,
+// on the app's goroutine, right before the action on app starts (or
+// before it joins a swap that is starting). false skips the request as
+// if ctx had ended: the control socket uses it to run nothing for a
+// caller that hung up, and to tell the caller what started. check must
+// not block for long; it is not asked once ctx has ended.
+func WithStartCheck(ctx context.Context, check func(app string) bool) context.Context {
+	return context.WithValue(ctx, startKey{}, check)
+}
+
+// Begins reports whether an action on app requested with ctx may start
+// now: ctx has not ended and its WithStartCheck hook, if any, agrees. The
+// supervisor asks it once per request, right before the action; a
+// Controller of tests should too.
+func Begins(ctx context.Context, app string) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	check, ok := ctx.Value(startKey{}).(func(string) bool)
+	return !ok || check(app)
+}

@@ -49,6 +49,10 @@ type request struct {
 	reply  chan Result
 }
 
+// begins says whether r may start now: its asker is still waiting and the
+// WithStartCheck hook, if any, agrees.
+func (r request) begins(app string) bool { return Begins(r.ctx, app) }
+
 // gen is one generation: one start of the app's command.
 type gen struct {
 	n       int
@@ -480,7 +484,7 @@ func (a *app) afterFailure(g *gen) bool {
 				a.end(a.lastExitCode, false)
 				return false
 			case r := <-a.reqs:
-				if r.ctx.Err() != nil {
+				if !r.begins(a.cfg.Name) {
 					continue
 				}
 				if r.op == opRestart {
@@ -565,7 +569,7 @@ func (a *app) request(ctx context.Context, op opKind, reason string) (Result, er
 // is one swap, a burst of SIGUSR2s one restart (queued restarts run one
 // after another would each stop a generation that had just come up).
 func (a *app) handle(r request) {
-	if r.ctx.Err() != nil {
+	if !r.begins(a.cfg.Name) {
 		return
 	}
 	batch := []request{r}
@@ -575,9 +579,11 @@ drain:
 		select {
 		case q := <-a.reqs:
 			switch {
-			case q.ctx.Err() != nil:
 			case q.op == r.op:
-				batch = append(batch, q)
+				if q.begins(a.cfg.Name) {
+					batch = append(batch, q)
+				}
+			case q.ctx.Err() != nil:
 			default:
 				later = append(later, q)
 			}

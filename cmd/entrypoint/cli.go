@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,7 +44,8 @@ func validateMain(args []string, stdout, stderr io.Writer) int {
 func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("entrypoint "+action, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	socket := fs.String("control-socket", envOr("ENTRYPOINT_CONTROL_SOCKET", config.DefaultControlSocket), "control socket of the running entrypoint")
+	socket := fs.String("control-socket", "", "control socket of the running entrypoint (default: ENTRYPOINT_CONTROL_SOCKET, else PID 1's --control-socket when PID 1 is entrypoint, else "+config.DefaultControlSocket+")")
+	otherPidns := fs.Bool("allow-other-pidns", envBool("ENTRYPOINT_CONTROL_ALLOW_OTHER_PIDNS"), "talk to an entrypoint in another PID namespace (not this container's)")
 	asJSON := fs.Bool("json", false, "print JSON (status)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up waiting after this long")
 	// Flags may come before or after the app name, as users type them.
@@ -60,13 +63,26 @@ func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 		}
 		app, args = fs.Arg(0), fs.Args()[1:]
 	}
+	if *socket == "" {
+		*socket = defaultControlSocket()
+		if *socket == "" || *socket == config.Off {
+			fmt.Fprintf(stderr, "entrypoint %s: the entrypoint that is PID 1 runs without a control socket (--control-socket off)\n", action)
+			return 1
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	resp, err := control.Call(ctx, *socket, action, app)
+	resp, err := control.Client{Socket: *socket, AllowOtherPidns: *otherPidns}.Call(ctx, action, app)
+	var gaveUp *control.AbandonedError
+	if errors.As(err, &gaveUp) && errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintf(stderr, "entrypoint %s: no outcome within --timeout %s: %s\n", action, *timeout, gaveUp.Outcome())
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "entrypoint %s: %v\n", action, err)
 		return 1
 	}
+	failedShown := false
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -82,7 +98,9 @@ func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 			if r.OK {
 				fmt.Fprintf(stdout, "%s %s: ok, generation %d -> %d (pid %d) in %s\n", r.App, r.Action, r.From, r.To, r.Pid, r.Duration.Round(time.Millisecond))
 			} else {
-				fmt.Fprintf(stdout, "%s %s: FAILED: %s\n", r.App, r.Action, r.Reason)
+				// Once, on stderr: resp.Error repeats these reasons.
+				fmt.Fprintf(stderr, "entrypoint %s: %s: FAILED: %s\n", action, r.App, r.Reason)
+				failedShown = true
 			}
 		}
 		if action == "shutdown" && resp.OK {
@@ -90,7 +108,7 @@ func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if !resp.OK {
-		if resp.Error != "" {
+		if resp.Error != "" && !failedShown {
 			fmt.Fprintf(stderr, "entrypoint %s: %s\n", action, resp.Error)
 		}
 		return 1
@@ -239,6 +257,25 @@ func initConfig() *config.Config {
 		return nil
 	}
 	return cfg
+}
+
+// defaultControlSocket is where the CLI finds its init without
+// --control-socket: ENTRYPOINT_CONTROL_SOCKET, else the one PID 1 was
+// started with when PID 1 is entrypoint, else the default; "" when PID 1
+// runs without one.
+func defaultControlSocket() string {
+	if v := os.Getenv("ENTRYPOINT_CONTROL_SOCKET"); v != "" {
+		return v
+	}
+	if cfg := initConfig(); cfg != nil {
+		return cfg.ControlSocket
+	}
+	return config.DefaultControlSocket
+}
+
+func envBool(k string) bool {
+	b, _ := strconv.ParseBool(os.Getenv(k))
+	return b
 }
 
 func envOr(k, def string) string {

@@ -150,11 +150,13 @@ func serve(args []string, stderr io.Writer) int {
 		l, err := control.Listen(cfg.ControlSocket)
 		switch {
 		case err == nil:
-			go control.Serve(ctx, l, sup, log)
+			log.Debug("control socket bound", "socket", l.Addr().String())
+			go control.Serve(ctx, l, sup, control.Options{Logger: log, AllowOtherPidns: cfg.ControlAllowOtherPidns})
 		case cfg.ControlSocket == config.DefaultControlSocket:
-			// The default abstract name is per network namespace: a
-			// second entrypoint on one host (not in a container) finds
-			// it taken. Serving the app matters more than the CLI.
+			// The default name is per container (PID and mount
+			// namespace): only a second entrypoint in one container,
+			// or on one host outside containers, finds it taken.
+			// Serving the app matters more than the CLI.
 			log.Warn("control socket unavailable; entrypoint reload/status will not reach this process; set --control-socket to a free path", "socket", cfg.ControlSocket, "err", err)
 		default:
 			log.Error("cannot start", "err", err, "fix", hint(err))

@@ -11,6 +11,7 @@
 #
 #   e2e/k8s/run.sh
 #   K8S_LOCAL=/path/to/k8s-local E2E_SKIP_SETUP=1 E2E_DOCKER=0 e2e/k8s/run.sh
+#   E2E_SKIP_SETUP=1 E2E_RUN=TestClusterTwoContainers e2e/k8s/run.sh   # a subset (go test -run)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,7 +74,7 @@ log "loaded $img_ep and $img_demo into the node"
 out=$work/go-test.out
 set +e
 (cd "$root" && ENTRYPOINT_E2E_K8S=1 E2E_IMAGE_ENTRYPOINT=$img_ep E2E_IMAGE_DEMO=$img_demo \
-  go test -count=1 -v -timeout 30m -run 'TestCluster' ./e2e/k8s/) 2>&1 | tee "$out"
+  go test -count=1 -v -timeout 30m -run "${E2E_RUN:-TestCluster}" ./e2e/k8s/) 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e
 

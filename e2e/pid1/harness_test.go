@@ -159,6 +159,13 @@ type startOpts struct {
 	pid1  bool
 	env   []string
 	stdin io.Reader
+	// With pid1: newNet gives the namespace its own network namespace too;
+	// netOf > 0 joins the network namespace of that host PID instead
+	// (the containers of one pod).
+	newNet bool
+	netOf  int
+	// control keeps the default control socket (the harness turns it off).
+	control bool
 }
 
 // start runs entrypoint with args; with pid1 it is PID 1 of a new PID
@@ -168,11 +175,23 @@ func start(t *testing.T, o startOpts, args ...string) *initProc {
 	var cmd *exec.Cmd
 	if o.pid1 {
 		needPID1(t)
-		cmd = exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child", entrypointBin}, args...)...)
+		argv := []string{"unshare", "--pid", "--fork", "--mount-proc", "--kill-child"}
+		if o.newNet {
+			argv = append(argv, "--net")
+		}
+		if o.netOf > 0 {
+			// nsenter execs unshare: cmd's PID stays unshare's.
+			argv = append([]string{"nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", o.netOf)}, argv...)
+		}
+		argv = append(argv, entrypointBin)
+		cmd = exec.Command(argv[0], append(argv[1:], args...)...)
 	} else {
 		cmd = exec.Command(entrypointBin, args...)
 	}
-	cmd.Env = append(os.Environ(), "ENTRYPOINT_HEALTH_LISTEN=off", "ENTRYPOINT_CONTROL_SOCKET=off")
+	cmd.Env = append(os.Environ(), "ENTRYPOINT_HEALTH_LISTEN=off")
+	if !o.control {
+		cmd.Env = append(cmd.Env, "ENTRYPOINT_CONTROL_SOCKET=off")
+	}
 	cmd.Env = append(cmd.Env, o.env...)
 	cmd.Stdin = o.stdin
 	// Kill the whole test tree if the test process dies.
