@@ -78,9 +78,27 @@ func (b *bench) soakSection(ctx context.Context) {
 		return sm, nil
 	}
 
+	// idle samples the init at rest: the fewest goroutines over a couple
+	// of seconds, since even an idle init runs short-lived ones (the
+	// liveness checks, the metrics collectors) and go_goroutines moves by
+	// a few between scrapes.
+	idleSample := func(n int) (soakSample, error) {
+		least, err := sample(n)
+		for range 10 {
+			if err != nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+			var sm soakSample
+			if sm, err = sample(n); err == nil && sm.goroutines < least.goroutines {
+				least.goroutines = sm.goroutines
+			}
+		}
+		return least, err
+	}
 	// fds and goroutines are compared idle, before the load starts and
 	// after it stopped: under load they count connections in flight.
-	first, err := sample(0)
+	first, err := idleSample(0)
 	if err != nil {
 		s.note("sample before: %v", err)
 		return
@@ -111,10 +129,9 @@ func (b *bench) soakSection(ctx context.Context) {
 	// The last old generation's exit and the load's closed connections
 	// reach the init a moment after the app logged them: poll until the
 	// counts are back (or 10 s, and then they are what the row shows).
-	idle, err := sample(done)
+	idle, err := idleSample(done)
 	for deadline := time.Now().Add(10 * time.Second); err == nil && (idle.fds != first.fds || idle.goroutines != first.goroutines) && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		idle, err = sample(done)
+		idle, err = idleSample(done)
 	}
 	if err != nil {
 		s.note("sample after: %v", err)
@@ -135,7 +152,7 @@ func (b *bench) soakSection(ctx context.Context) {
 	}
 	t := s.table("Measurement", "Before", fmt.Sprintf("After %d swaps", warm.swaps), fmt.Sprintf("After %d swaps", last.swaps), "Target", "Result")
 	t.row("open fds (idle: before the load, after it)", strconv.Itoa(first.fds), "", strconv.Itoa(idle.fds), "unchanged", verdict(first.fds == idle.fds))
-	t.row("goroutines (go_goroutines, idle)", fmt.Sprint(first.goroutines), "", fmt.Sprint(idle.goroutines), "unchanged", verdict(first.goroutines == idle.goroutines))
+	t.row("goroutines (go_goroutines, idle: the fewest over 2 s)", fmt.Sprint(first.goroutines), "", fmt.Sprint(idle.goroutines), "unchanged", verdict(first.goroutines == idle.goroutines))
 	grown := last.rssKiB - warm.rssKiB
 	t.row("RSS (VmRSS)", mib(first.rssKiB), mib(warm.rssKiB), mib(last.rssKiB), "flat after the warm-up (< 2 MiB more)", verdict(grown < 2048))
 	const sys = "go_memstats_sys_bytes"
