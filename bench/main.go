@@ -28,6 +28,7 @@ type bench struct {
 	quick   bool
 	clients int
 	swaps   int
+	soak    int
 	seq     int
 }
 
@@ -37,8 +38,9 @@ func run() int {
 		quick    = flag.Bool("quick", false, "fewer runs and swaps (about 3 minutes instead of 10)")
 		clients  = flag.Int("clients", 32, "concurrent load-generator clients")
 		swaps    = flag.Int("swaps", 0, "hot swaps per load scenario (default 50, 10 with -quick)")
+		soak     = flag.Int("soak", 0, "hot swaps in the soak row (default 1000, 200 with -quick)")
 		install  = flag.Bool("install", true, "apt-get install tini and libserver-starter-perl when missing")
-		sections = flag.String("sections", "init,swap,watch", "comma-separated sections to run: init, swap, watch")
+		sections = flag.String("sections", "init,swap,watch,soak", "comma-separated sections to run: init, swap, watch, soak")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -58,11 +60,17 @@ func run() int {
 		return 1
 	}
 	defer os.RemoveAll(t.dir)
-	b := &bench{t: t, r: &report{}, log: log, quick: *quick, clients: *clients, swaps: *swaps}
+	b := &bench{t: t, r: &report{}, log: log, quick: *quick, clients: *clients, swaps: *swaps, soak: *soak}
 	if b.swaps == 0 {
 		b.swaps = 50
 		if b.quick {
 			b.swaps = 10
+		}
+	}
+	if b.soak == 0 {
+		b.soak = 1000
+		if b.quick {
+			b.soak = 200
 		}
 	}
 	began := time.Now()
@@ -78,6 +86,9 @@ func run() int {
 	}
 	if want["watch"] {
 		b.configWatchSection(ctx)
+	}
+	if want["soak"] {
+		b.soakSection(ctx)
 	}
 
 	header := fmt.Sprintf("# entrypoint benchmark\n\n%s, %s/%s, %d CPUs, %s, quick=%v, %d clients; took %s.",

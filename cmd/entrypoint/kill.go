@@ -32,6 +32,12 @@ Options:
 // -USR1 1` works in a scratch image. Messages and exit codes are those of
 // procps-ng: 0 when every PID was signalled, 1 otherwise.
 func killMain(prog string, args []string, stdout, stderr io.Writer) int {
+	return runKill(prog, args, stdout, stderr, syscall.Kill)
+}
+
+// runKill is killMain with the kill(2) call passed in, so that the
+// argument parsing can be fuzzed without signalling real processes.
+func runKill(prog string, args []string, stdout, stderr io.Writer, kill func(pid int, sig syscall.Signal) error) int {
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "%s: "+format+"\n", append([]any{prog}, a...)...)
 		return 1
@@ -112,7 +118,7 @@ func killMain(prog string, args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, pid := range nums {
-		if err := syscall.Kill(pid, sig); err != nil {
+		if err := kill(pid, sig); err != nil {
 			code = fail("(%d): %s", pid, errnoText(err))
 		}
 	}

@@ -51,5 +51,16 @@ failed=$(grep -cE '^--- FAIL' "$log")
 skipped=$(grep -cE '^--- SKIP' "$log")
 # A build failure or a TestMain exit has no --- FAIL line of its own.
 [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+# A skip fails the suite unless scripts/skip-allowlist.txt names it, as in
+# scripts/test.sh: a runner without the tools must not pass by skipping.
+for t in $(sed -n 's/^ *--- SKIP: \([^ ]*\).*/\1/p' "$log"); do
+  if grep -qE "^e2e/docker[[:space:]]+${t//\//\\/}[[:space:]]" scripts/skip-allowlist.txt; then
+    echo "skip allowed: $t"
+  else
+    echo "e2e/docker: $t skipped and not in scripts/skip-allowlist.txt" >&2
+    failed=$((failed + 1))
+    [ "$rc" -eq 0 ] && rc=1
+  fi
+done
 echo "$passed passed, $failed failed, $skipped skipped"
 exit "$rc"

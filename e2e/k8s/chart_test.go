@@ -155,7 +155,7 @@ func helmPath(t *testing.T) string {
 			return h
 		}
 	}
-	t.Skip("helm not found (e2e/k8s/lint.sh installs it)")
+	t.Skip("helm not found (scripts/test.sh and e2e/k8s/lint.sh install it)")
 	return ""
 }
 

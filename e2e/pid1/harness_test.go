@@ -88,11 +88,17 @@ type lines struct {
 	all   []string
 	cond  chan struct{}
 	ended bool
+	eof   chan struct{} // closed when the stream has ended
 }
 
+// newLines reads r to its end, then closes it if it is a Closer.
 func newLines(r io.Reader) *lines {
-	l := &lines{cond: make(chan struct{})}
+	l := &lines{cond: make(chan struct{}), eof: make(chan struct{})}
 	go func() {
+		defer close(l.eof)
+		if c, ok := r.(io.Closer); ok {
+			defer c.Close()
+		}
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -196,15 +202,40 @@ func start(t *testing.T, o startOpts, args ...string) *initProc {
 	cmd.Stdin = o.stdin
 	// Kill the whole test tree if the test process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	// Plain pipes, not StdoutPipe: Wait closes those as soon as the
+	// process exits, losing what was not read yet, and os/exec forbids
+	// reading them concurrently with Wait (TestRestartPolicyExit once saw
+	// "app ran 0 times"). These are read to EOF whatever Wait does.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		t.Fatalf("start: %v", err)
 	}
-	p := &initProc{t: t, cmd: cmd, pid: cmd.Process.Pid, out: newLines(stdout), errOut: newLines(stderr), done: make(chan struct{})}
+	p := &initProc{t: t, cmd: cmd, pid: cmd.Process.Pid, out: newLines(outR), errOut: newLines(errR), done: make(chan struct{})}
 	go func() {
 		err := cmd.Wait()
 		p.code = exitCode(err, cmd.ProcessState)
+		// Everything the init and its apps wrote before the exit is read
+		// before done says so. A process the init left behind may hold
+		// the pipe open: then done does not wait for it.
+		for _, l := range []*lines{p.out, p.errOut} {
+			select {
+			case <-l.eof:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		close(p.done)
 	}()
 	if o.pid1 {
@@ -261,6 +292,18 @@ func (p *initProc) signal(sig syscall.Signal) {
 	if err := syscall.Kill(p.pid, sig); err != nil {
 		p.t.Fatalf("kill %d %v: %v", p.pid, sig, err)
 	}
+}
+
+// budget is how long a test may wait for work whose length depends on the
+// machine (forking thousands of processes): until shortly before go
+// test's -timeout would panic, so that a slow runner costs time rather
+// than a false failure, and the failure is still this test's own message.
+func budget(t *testing.T) time.Duration {
+	d, ok := t.Deadline()
+	if !ok {
+		return time.Hour
+	}
+	return max(time.Until(d)-30*time.Second, 10*time.Second)
 }
 
 // wait returns entrypoint's exit code, failing after timeout.
@@ -377,16 +420,20 @@ func notifyReady() {
 func makeOrphans(args []string) int {
 	n, _ := strconv.Atoi(args[0])
 	script := fmt.Sprintf("i=0; while [ $i -lt %d ]; do (sleep 0.01 &); i=$((i+1)); done", n)
+	began := time.Now()
 	if err := exec.Command("sh", "-c", script).Run(); err != nil {
 		fmt.Println("sh:", err)
 		return 2
 	}
+	forking := time.Since(began)
 	if len(args) > 1 {
 		// The race: exit at once while the init reaps the orphans.
 		c, _ := strconv.Atoi(args[1])
 		return c
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Reaping is far cheaper than forking: a machine that took long to
+	// fork them gets as long to see them gone.
+	deadline := time.Now().Add(max(20*time.Second, forking))
 	z := 0
 	for {
 		z = zombies(os.Getppid())

@@ -20,7 +20,7 @@ import (
 // namespace, and exits 1 if any is left).
 func TestReapsOrphansAsPID1(t *testing.T) {
 	p := start(t, startOpts{pid1: true}, append([]string{"--"}, app("orphans", "5000")...)...)
-	if code := p.wait(60 * time.Second); code != 0 {
+	if code := p.wait(budget(t)); code != 0 {
 		t.Fatalf("exit code %d, want 0; app said: %s", code, p.out.String())
 	}
 	p.out.wait(t, "zombies=0", time.Second)
@@ -29,7 +29,7 @@ func TestReapsOrphansAsPID1(t *testing.T) {
 // Outside PID 1 the init registers as child subreaper and reaps the same.
 func TestReapsOrphansAsSubreaper(t *testing.T) {
 	p := start(t, startOpts{}, append([]string{"--"}, app("orphans", "500")...)...)
-	if code := p.wait(60 * time.Second); code != 0 {
+	if code := p.wait(budget(t)); code != 0 {
 		t.Fatalf("exit code %d, want 0; app said: %s", code, p.out.String())
 	}
 	p.out.wait(t, "zombies=0", time.Second)

@@ -19,12 +19,30 @@ import (
 // SIGTERM: only SIGKILL ends it.
 const ignoresTerm = `trap '' TERM; while :; do sleep 0.05; done`
 
+// ignoringTerm returns the arguments that run ignoresTerm behind an exec
+// readiness gate passing only once the trap is installed. With readiness
+// none a generation counts as ready as soon as it starts, and a SIGTERM
+// sent before its sh has run `trap` kills it (exit 143, not the 137 of
+// the drain timeout's SIGKILL). script runs before the trap.
+func ignoringTerm(t *testing.T, script string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	gate := filepath.Join(dir, "trapped")
+	if err := os.WriteFile(gate, []byte("#!/bin/sh\ntest -e \""+dir+"/$ENTRYPOINT_APP_PID\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	app := script + `trap '' TERM; : > "` + dir + `/$$"; while :; do sleep 0.05; done`
+	return []string{"--readiness", "exec", "--readiness-command", gate, "--readiness-delay", "20ms", "--", "sh", "-c", app}
+}
+
 // Shutdown during a hot swap, with two generations that both ignore the
 // stop signal: one drain deadline for both, then SIGKILL; the init does
 // not wait for either to exit by itself.
 func TestShutdownDuringSwapIsBounded(t *testing.T) {
-	e := startEP(t, "--drain-timeout", "1s", "--", "sh", "-c", ignoresTerm)
-	e.reload("app") // generation 1 now drains (ignoring TERM) beside 2
+	e := startEP(t, append([]string{"--drain-timeout", "1s"}, ignoringTerm(t, "")...)...)
+	if r := e.reload("app"); !r.OK { // generation 1 now drains (ignoring TERM) beside 2
+		t.Fatalf("reload: %+v", r)
+	}
 	if len(e.app("app").Others) == 0 {
 		t.Fatal("the old generation should still be draining")
 	}

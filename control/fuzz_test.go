@@ -1,0 +1,95 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzServeRequest sends arbitrary bytes as a request to a real control
+// socket. The server must answer every one with a well-formed Response
+// (never panic, hang or hang up silently), a refusal must say why, and
+// the controller must be asked to act only for a well-formed request.
+func FuzzServeRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"status"}`,
+		`{"action":"reload","app":"web"}`,
+		`{"action":"restart"}`,
+		`{"action":"shutdown","app":"api"}`,
+		`{"action":"reload","app":"nope"}`,
+		`{"action":"dance"}`,
+		`{"action":"status"}{"action":"shutdown"}`,
+		`{"action":["status"]}`,
+		`{"ACTION":"status","App":"web"}`,
+		`{"action":"status","app":"web","extra":1}`,
+		`{"action":"\u0000"}`,
+		`null`,
+		`[]`,
+		`{`,
+		``,
+		strings.Repeat(" ", maxRequest) + `{"action":"status"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	path := filepath.Join(f.TempDir(), "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fake := newFake()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, l, fake, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	f.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.Errorf("Serve: %v", err)
+		}
+	})
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fake.mu.Lock()
+		calls, shutdowns := len(fake.calls), len(fake.shutdowns)
+		fake.mu.Unlock()
+
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// The server reads at most one JSON value and may answer before
+		// reading everything; a refused write is not the server's fault.
+		_ = c.SetDeadline(time.Now().Add(2 * ioTimeout))
+		_, _ = c.Write(data)
+		_ = c.(*net.UnixConn).CloseWrite()
+		// Read as Call does: one JSON value. (A server that hangs up on
+		// unread input makes the kernel report ECONNRESET after the
+		// answer, so reading to EOF is not what clients do.)
+		var resp Response
+		if err := json.NewDecoder(c).Decode(&resp); err != nil {
+			t.Fatalf("no well-formed answer: %v", err)
+		}
+		raw, _ := json.Marshal(resp)
+		if !resp.OK && resp.Error == "" {
+			t.Fatalf("refusal without a reason: %s", raw)
+		}
+
+		var req request
+		wellFormed := json.NewDecoder(strings.NewReader(string(data))).Decode(&req) == nil
+		fake.mu.Lock()
+		acted := len(fake.calls) > calls || len(fake.shutdowns) > shutdowns
+		fake.mu.Unlock()
+		if acted && !wellFormed {
+			t.Fatalf("the controller acted on a malformed request %q", data)
+		}
+		if acted && !resp.OK && resp.Results == nil {
+			t.Fatalf("the controller acted but the answer says nothing about it: %s", raw)
+		}
+	})
+}
