@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +42,10 @@ type Target struct {
 	Pid    int            // the generation's pid (== its pgid)
 	Notify *Notify        // the notify gate's socket
 	Reaper *reaper.Reaper // the exec gate runs its command through it
+	// Env is the exec gate command's environment, built by CommandEnv
+	// like the app's own; nil means CommandEnv(nil). ENTRYPOINT_APP_PID is
+	// added to it.
+	Env []string
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
@@ -167,7 +171,11 @@ func (g execGate) Wait(ctx context.Context, t Target) error {
 	if t.Reaper == nil {
 		return errors.New("readiness gate exec: no reaper")
 	}
-	env := append(withoutVars(os.Environ(), handedVars()), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
+	env := t.Env
+	if env == nil {
+		env = CommandEnv(nil)
+	}
+	env = append(slices.Clip(env), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
 	return poll(ctx, "exec", g.timeout, g.every, func(ctx context.Context) error {
 		out, code, err := RunCommand(ctx, t.Reaper, g.argv, env, "")
 		if err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -313,7 +312,7 @@ func (a *app) await(g *gen) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- a.gate.Wait(ctx, graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper})
+		done <- a.gate.Wait(ctx, graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env()})
 	}()
 	select {
 	case err := <-done:
@@ -926,26 +925,10 @@ func short(h string) string {
 	return h
 }
 
-// env is the environment of every generation: the init's own, minus its
-// ENTRYPOINT_* configuration (the admin token must not leak into the app),
-// plus the app's env.
+// env is the environment of every command run for the app (generations,
+// validate, exec gate): one builder, so the rules cannot drift apart.
 func (a *app) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ENTRYPOINT_") {
-			env = append(env, kv)
-		}
-	}
-	keys := make([]string, 0, len(a.cfg.Env))
-	for k := range a.cfg.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, k+"=") })
-		env = append(env, k+"="+a.cfg.Env[k])
-	}
-	return env
+	return graceful.CommandEnv(a.cfg.Env)
 }
 
 func (a *app) statusLocked() AppStatus {
