@@ -25,6 +25,7 @@ type Metrics struct {
 	signals         *prometheus.CounterVec
 	configChanges   *prometheus.CounterVec
 	validateFailure *prometheus.CounterVec
+	watchFailures   *prometheus.CounterVec
 }
 
 var _ supervisor.Events = (*Metrics)(nil)
@@ -61,9 +62,13 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 			Name: prometheus.BuildFQName(namespace, "", "config_validate_failures_total"),
 			Help: "Config changes the app's validate command rejected; the running generation kept serving the old config.",
 		}, []string{"app"}),
+		watchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(namespace, "", "watch_failures_total"),
+			Help: "Times an app's config watch stopped or could not start (inotify instances exhausted, say); it is retried, and entrypoint_watch_up says whether it runs.",
+		}, []string{"app"}),
 	}
 	reg.MustRegister(m.reloads, m.reloadDuration, m.restarts, m.signals, m.configChanges, m.validateFailure,
-		newStatusCollector(c))
+		m.watchFailures, newStatusCollector(c))
 	if orphans != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName(namespace, "", "zombies_reaped_total"),
@@ -78,8 +83,16 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 		m.restarts.WithLabelValues(a.Name, "policy")
 		m.restarts.WithLabelValues(a.Name, "manual")
 		m.validateFailure.WithLabelValues(a.Name)
+		if a.Watch != nil {
+			m.watchFailures.WithLabelValues(a.Name)
+		}
 	}
 	return m
+}
+
+// WatchFailed implements supervisor.Events.
+func (m *Metrics) WatchFailed(app string) {
+	m.watchFailures.WithLabelValues(app).Inc()
 }
 
 // SignalForwarded implements supervisor.Events.
@@ -126,8 +139,8 @@ func signalName(sig syscall.Signal) string {
 // statusCollector reports gauges from one Status snapshot per scrape, so
 // they are consistent with each other and never stale.
 type statusCollector struct {
-	c                                   supervisor.Controller
-	up, generation, draining, crashLoop *prometheus.Desc
+	c                                            supervisor.Controller
+	up, generation, draining, crashLoop, watchUp *prometheus.Desc
 }
 
 func newStatusCollector(c supervisor.Controller) *statusCollector {
@@ -141,6 +154,8 @@ func newStatusCollector(c supervisor.Controller) *statusCollector {
 			"1 while an old generation drains after a swap or restart, or the init is shutting down, else 0.", nil, nil),
 		crashLoop: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "app_crashloop"),
 			"1 when the app restarted too often in a row after short runs (liveness fails), else 0.", []string{"app"}, nil),
+		watchUp: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "watch_up"),
+			"1 while the app's config watch runs, 0 while it is down and changes are not applied; only apps with --watch.", []string{"app"}, nil),
 	}
 }
 
@@ -149,6 +164,7 @@ func (s *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.generation
 	ch <- s.draining
 	ch <- s.crashLoop
+	ch <- s.watchUp
 }
 
 func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -169,6 +185,9 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, up, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.generation, prometheus.GaugeValue, gen, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.crashLoop, prometheus.GaugeValue, b2f(a.CrashLoop), a.Name)
+		if a.Watch != nil {
+			ch <- prometheus.MustNewConstMetric(s.watchUp, prometheus.GaugeValue, b2f(a.Watch.OK), a.Name)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(s.draining, prometheus.GaugeValue, b2f(draining))
 }

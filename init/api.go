@@ -38,6 +38,9 @@ type Events interface {
 	// ConfigChange records a watched config change and what came of it:
 	// "applied", "validate_failed", "swap_failed", "signalled".
 	ConfigChange(app, result string)
+	// WatchFailed counts a config watch of app that stopped or could not
+	// start (it is retried).
+	WatchFailed(app string)
 }
 
 // Status is a snapshot of the supervisor.
@@ -85,6 +88,18 @@ func (s Status) Ready() (bool, []Check) {
 		ok = ok && c.OK
 		checks = append(checks, c)
 	}
+	// A dead config watch is shown but does not fail readiness: the app
+	// still serves, with its last config, and taking every pod of a busy
+	// node out of service for it would be worse than a late config.
+	for _, a := range s.Apps {
+		if a.Watch != nil {
+			c := Check{Name: "watch-" + a.Name, OK: a.Watch.OK, Advisory: true}
+			if !a.Watch.OK {
+				c.Reason = "config watch not running, changes are not applied: " + a.Watch.Error
+			}
+			checks = append(checks, c)
+		}
+	}
 	return ok, checks
 }
 
@@ -93,6 +108,9 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Reason string `json:"reason,omitempty"`
+	// Advisory checks are listed (?verbose) and can be probed alone
+	// (/readyz/NAME fails with them), but do not fail the probe itself.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 // State is an app's lifecycle state.
@@ -135,6 +153,18 @@ type AppStatus struct {
 	Listen []string `json:"listen,omitempty"`
 	// ExitCode is set once the app ended for good.
 	ExitCode *int `json:"exitCode,omitempty"`
+	// Watch is the state of the app's config watch; nil without --watch.
+	Watch *WatchStatus `json:"watch,omitempty"`
+}
+
+// WatchStatus is the state of an app's config watch.
+type WatchStatus struct {
+	Paths []string `json:"paths"`
+	// OK is false while the watch is not running (it is retried); changes
+	// of the watched files are then not applied.
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Generation is one run of an app.

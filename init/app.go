@@ -118,6 +118,8 @@ type app struct {
 	lastChange     *Result
 	exitCode       *int
 	endedContainer bool
+	watchErr       string    // why the config watch is not running; "" while it runs
+	watchSince     time.Time // when it stopped
 }
 
 func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
@@ -166,8 +168,7 @@ func (a *app) run() {
 	if a.watcher != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		go a.watcher.Run(ctx)
-		changes = a.watcher.Changes()
+		changes = a.watchLoop(ctx, a.watcher)
 	}
 	if !a.startFirst() {
 		return
@@ -951,6 +952,12 @@ func (a *app) statusLocked() AppStatus {
 		st.Current = &Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status}
 		if wd := a.cfg.Watchdog.D(); wd > 0 && g.phase == "ready" && time.Since(g.lastWatchdog) > wd {
 			st.WatchdogExpired = true
+		}
+	}
+	if len(a.cfg.Watch) > 0 {
+		st.Watch = &WatchStatus{Paths: a.cfg.Watch, OK: a.watchErr == "", Error: a.watchErr}
+		if a.watchErr != "" {
+			st.Watch.Since = a.watchSince
 		}
 	}
 	for _, o := range a.others {

@@ -362,5 +362,6 @@ func (noEvents) SignalForwarded(string, syscall.Signal) {}
 func (noEvents) ActionDone(Result)                      {}
 func (noEvents) AppRestarted(string)                    {}
 func (noEvents) ConfigChange(string, string)            {}
+func (noEvents) WatchFailed(string)                     {}
 
 var _ Controller = (*Supervisor)(nil)

@@ -115,6 +115,13 @@ func printStatus(w io.Writer, st supervisor.Status) {
 		}
 	}
 	tw.Flush()
+	// Problems that leave the app serving but need a human, under the
+	// table so its columns stay put.
+	for _, a := range st.Apps {
+		if ws := a.Watch; ws != nil && !ws.OK {
+			fmt.Fprintf(w, "%s: watch FAILED %s ago, changes of %s are not applied (retrying): %s\n", a.Name, time.Since(ws.Since).Round(time.Second), strings.Join(ws.Paths, ", "), ws.Error)
+		}
+	}
 }
 
 func describe(r *supervisor.Result) string {

@@ -117,10 +117,16 @@ func serve(args []string, stderr io.Writer) int {
 		return exitStartup
 	}
 	events.Events = health.NewMetrics(reg, sup, rp.Orphans)
+	// A metric that cannot be registered is a bug, not a reason to leave
+	// the app unsupervised: say so loudly and serve the rest.
 	for _, a := range cfg.Apps {
-		health.RegisterAppProcess(reg, sup, a.Name)
+		if err := health.RegisterAppProcess(reg, sup, a.Name); err != nil {
+			log.Error("metrics incomplete", "err", err)
+		}
 	}
-	health.RegisterDefault(reg)
+	if err := health.RegisterDefault(reg); err != nil {
+		log.Error("metrics incomplete", "err", err)
+	}
 
 	if cfg.Health.Listen != config.Off {
 		token, err := adminToken(cfg)
@@ -150,7 +156,11 @@ func serve(args []string, stderr io.Writer) int {
 		l, err := control.Listen(cfg.ControlSocket)
 		switch {
 		case err == nil:
-			go control.Serve(ctx, l, sup, log)
+			go func() {
+				if err := control.Serve(ctx, l, sup, log); err != nil {
+					log.Error("control socket stopped; entrypoint reload/status no longer reach this process", "socket", cfg.ControlSocket, "err", err)
+				}
+			}()
 		case cfg.ControlSocket == config.DefaultControlSocket:
 			// The default abstract name is per network namespace: a
 			// second entrypoint on one host (not in a container) finds

@@ -2,10 +2,18 @@ package swap
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/internal/atomicwriter"
 )
 
 // Issue 11 item 2, DESIGN rule 13: the exec readiness gate gets the app's
@@ -46,4 +54,91 @@ func TestExecGateGetsTheAppsEnvironment(t *testing.T) {
 			t.Errorf("the exec gate's environment lacks %s:\n%s", want, env)
 		}
 	}
+}
+
+// Issue 11 item 6: a config watch that cannot start (inotify instances
+// exhausted, EMFILE from inotify_init1) is loud, and comes back. The init
+// runs in a user namespace of its own whose inotify instance limit
+// (user.max_inotify_instances, per user namespace) is 0; readiness stays
+// true, the dead watch shows in status, the CLI, /readyz?verbose and the
+// metrics; once the limit is raised the watch is retried, and a change
+// made while it was down is applied.
+func TestDeadWatchIsLoudAndRecovers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for unshare --user and nsenter; CI runs as root")
+	}
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "config")
+	w := &atomicwriter.Writer{Dir: vol}
+	if err := w.Write(conf("colour=blue")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "entrypoint.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`apps:
+- name: web
+  command: [%q, "-config", %q]
+  listen: ["127.0.0.1:0"]
+  watch: [%q]
+  watchDebounce: 100ms
+`, exampleBin, filepath.Join(vol, "app.conf"), vol))
+	health := freeAddr(t)
+	wrapper := []string{"unshare", "--user", "--map-root-user", "sh", "-c",
+		`echo 0 > /proc/sys/user/max_inotify_instances && exec "$@"`, "sh"}
+	e := startEPWrapped(t, wrapper, "--config", cfg, "--health-listen", health)
+	e.waitReady()
+
+	var a supervisor.AppStatus
+	deadline := time.Now().Add(10 * time.Second)
+	for a = e.app("web"); (a.Watch == nil || a.Watch.OK) && time.Now().Before(deadline); a = e.app("web") {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.Watch == nil || a.Watch.OK || !strings.Contains(a.Watch.Error, "max_user_instances") {
+		t.Fatalf("status does not show the dead watch: %+v", a.Watch)
+	}
+	if !a.Ready {
+		t.Fatalf("a dead watch made the app unready: %+v", a)
+	}
+	c := &http.Client{Timeout: 5 * time.Second}
+	if code := probe(c, "http://"+health+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d with a dead watch, want 200 (the app serves)", code)
+	}
+	resp, err := c.Get("http://" + health + "/readyz?verbose")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "[!]watch-web warning: config watch not running") {
+		t.Errorf("/readyz?verbose does not show the dead watch:\n%s", body)
+	}
+	if code := probe(c, "http://"+health+"/readyz/watch-web"); code != 500 {
+		t.Errorf("/readyz/watch-web = %d, want 500", code)
+	}
+	m := scrape(t, c, "http://"+health+"/metrics")
+	checkMetric(t, m, "entrypoint_watch_up", map[string]string{"app": "web"}, 0)
+	if f := m["entrypoint_watch_failures_total"]; f == nil || f.Metric[0].Counter.GetValue() < 1 {
+		t.Errorf("entrypoint_watch_failures_total not counted: %v", f)
+	}
+	if out, _ := runCLI(e, "status"); !strings.Contains(out, "web: watch FAILED") {
+		t.Errorf("entrypoint status does not show the dead watch:\n%s", out)
+	}
+	if !strings.Contains(e.stderr.String(), "config watch is not running") {
+		t.Errorf("no log line for the dead watch")
+	}
+
+	// A change while nothing watches, then inotify becomes available.
+	if err := w.Write(conf("colour=green")); err != nil {
+		t.Fatal(err)
+	}
+	raise := exec.Command("nsenter", "--user", "--target", strconv.Itoa(e.cmd.Process.Pid), "sh", "-c", "echo 128 > /proc/sys/user/max_inotify_instances")
+	if out, err := raise.CombinedOutput(); err != nil {
+		t.Fatalf("raise the limit: %v %s", err, out)
+	}
+	e.waitGeneration("web", 2)
+	a = e.app("web")
+	if a.Watch == nil || !a.Watch.OK {
+		t.Fatalf("watch did not recover: %+v", a.Watch)
+	}
+	eventually(t, fresh(5*time.Second), e.addr("web"), "/", func(b string) bool { return field(b, "config") == `"colour=green"` })
+	checkMetric(t, scrape(t, c, "http://"+health+"/metrics"), "entrypoint_watch_up", map[string]string{"app": "web"}, 1)
 }
