@@ -26,6 +26,7 @@ type Metrics struct {
 	configChanges   *prometheus.CounterVec
 	validateFailure *prometheus.CounterVec
 	watchFailures   *prometheus.CounterVec
+	leftovers       *prometheus.CounterVec
 }
 
 var _ supervisor.Events = (*Metrics)(nil)
@@ -66,9 +67,13 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 			Name: prometheus.BuildFQName(namespace, "", "watch_failures_total"),
 			Help: "Times an app's config watch stopped or could not start (inotify instances exhausted, say); it is retried, and entrypoint_watch_up says whether it runs.",
 		}, []string{"app"}),
+		leftovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(namespace, "", "leftover_processes_ended_total"),
+			Help: "Processes an app's drained or exited generation left behind outside its process group (daemons it setsid'd) that the init ended with SIGTERM, then SIGKILL.",
+		}, []string{"app"}),
 	}
 	reg.MustRegister(m.reloads, m.reloadDuration, m.restarts, m.signals, m.configChanges, m.validateFailure,
-		m.watchFailures, newStatusCollector(c))
+		m.watchFailures, m.leftovers, newStatusCollector(c))
 	if orphans != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName(namespace, "", "zombies_reaped_total"),
@@ -83,6 +88,7 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 		m.restarts.WithLabelValues(a.Name, "policy")
 		m.restarts.WithLabelValues(a.Name, "manual")
 		m.validateFailure.WithLabelValues(a.Name)
+		m.leftovers.WithLabelValues(a.Name)
 		if a.Watch != nil {
 			m.watchFailures.WithLabelValues(a.Name)
 		}
@@ -93,6 +99,11 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 // WatchFailed implements supervisor.Events.
 func (m *Metrics) WatchFailed(app string) {
 	m.watchFailures.WithLabelValues(app).Inc()
+}
+
+// LeftoversEnded implements supervisor.Events.
+func (m *Metrics) LeftoversEnded(app string, n int) {
+	m.leftovers.WithLabelValues(app).Add(float64(n))
 }
 
 // SignalForwarded implements supervisor.Events.

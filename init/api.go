@@ -41,6 +41,9 @@ type Events interface {
 	// WatchFailed counts a config watch of app that stopped or could not
 	// start (it is retried).
 	WatchFailed(app string)
+	// LeftoversEnded counts processes a drained generation of app left
+	// behind (outside its process group) that the init ended.
+	LeftoversEnded(app string, n int)
 }
 
 // Status is a snapshot of the supervisor.

@@ -387,6 +387,7 @@ func (a *app) onExit() bool {
 	groupGone(g.pid, grace)
 	t.Stop()
 	signalGroup(g.pid, syscall.SIGKILL)
+	a.endLeftovers(g, nil)
 	return a.afterFailure(g)
 }
 
@@ -634,6 +635,7 @@ func (a *app) swap(reason string) Result {
 // SIGKILL of its process group. Shutdown may signal it again meanwhile.
 func (a *app) drain(g *gen) {
 	sig := a.cfg.StopSignal.Sys()
+	known := descendantsOf(g.pid) // while the tree still links them to g
 	a.send(g, sig)
 	expired := make(chan struct{})
 	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
@@ -643,6 +645,7 @@ func (a *app) drain(g *gen) {
 		a.kill(g)
 	}
 	a.removeOther(g)
+	a.endLeftovers(g, known)
 }
 
 // settle waits until g's leader exited and the rest of its process group
@@ -678,6 +681,7 @@ func (a *app) restart(reason string) Result {
 		a.cur = nil
 		a.s.mu.Unlock()
 		sig := a.cfg.StopSignal.Sys()
+		known := descendantsOf(old.pid)
 		a.send(old, sig)
 		expired := make(chan struct{})
 		t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
@@ -696,6 +700,7 @@ func (a *app) restart(reason string) Result {
 		}
 		t.Stop()
 		a.removeOther(old)
+		a.endLeftovers(old, known)
 		a.lastExitCode = old.code()
 	}
 	g, err := a.spawn()

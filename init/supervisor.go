@@ -363,5 +363,6 @@ func (noEvents) ActionDone(Result)                      {}
 func (noEvents) AppRestarted(string)                    {}
 func (noEvents) ConfigChange(string, string)            {}
 func (noEvents) WatchFailed(string)                     {}
+func (noEvents) LeftoversEnded(string, int)             {}
 
 var _ Controller = (*Supervisor)(nil)

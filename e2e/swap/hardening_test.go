@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -141,4 +142,69 @@ func TestDeadWatchIsLoudAndRecovers(t *testing.T) {
 	}
 	eventually(t, fresh(5*time.Second), e.addr("web"), "/", func(b string) bool { return field(b, "config") == `"colour=green"` })
 	checkMetric(t, scrape(t, c, "http://"+health+"/metrics"), "entrypoint_watch_up", map[string]string{"app": "web"}, 1)
+}
+
+// Issue 11 item 3: daemons a generation setsid's away from its process
+// group survive its group's SIGKILL. Once it drained after a swap they are
+// ended (the one that ignores SIGTERM is SIGKILLed), logged and counted;
+// the new generation's own daemons are left alone. One daemon stays the
+// leader's child until the leader exits; the other double-forks and is
+// re-parented to the init at once.
+func TestSwapEndsWhatTheOldGenerationLeftBehind(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	app := filepath.Join(dir, "app.sh")
+	writeFile(t, app, fmt.Sprintf(`#!/bin/sh
+setsid sh -c 'trap "" TERM; echo $$ >> %[1]s; exec sleep 1000' &
+( setsid sh -c 'echo $$ >> %[1]s; exec sleep 1000' & )
+exec %[2]s
+`, pids, exampleBin))
+	if err := os.Chmod(app, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	health := freeAddr(t)
+	e := startEP(t, "--listen", "127.0.0.1:0", "--health-listen", health, "--", app)
+	first := waitPids(t, pids, 2)
+	e.reload("app")
+	second := waitPids(t, pids, 4)[2:]
+	deadline := time.Now().Add(20 * time.Second)
+	for _, pid := range first {
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			t.Fatalf("daemon %d of the drained generation 1 still runs", pid)
+		}
+	}
+	for _, pid := range second {
+		if err := syscall.Kill(pid, 0); err != nil {
+			t.Errorf("daemon %d of the serving generation 2 was ended: %v", pid, err)
+		}
+	}
+	logs := e.stderr.String()
+	if !strings.Contains(logs, "ending processes a drained generation left behind") || !strings.Contains(logs, "leftover processes ignored SIGTERM, killed") {
+		t.Errorf("the leftovers were not logged:\n%s", logs)
+	}
+	checkMetric(t, scrape(t, &http.Client{Timeout: 5 * time.Second}, "http://"+health+"/metrics"),
+		"entrypoint_leftover_processes_ended_total", map[string]string{"app": "app"}, 2)
+}
+
+// waitPids waits until path lists at least n pids and returns them.
+func waitPids(t *testing.T, path string, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		var pids []int
+		for _, f := range strings.Fields(string(b)) {
+			pids = append(pids, atoi(f))
+		}
+		if len(pids) >= n {
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s lists %d pids, want %d", path, len(pids), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
