@@ -41,6 +41,7 @@ func setDefaults(c *Config) {
 		}
 		orDuration(&a.Restart.StableAfter, defaultStableAfter)
 		orDuration(&a.WatchDebounce, defaultWatchDebounce)
+		orDuration(&a.ValidateTimeout, defaultValidateTimeout)
 		a.OnChange = or(a.OnChange, "swap")
 		if s, ok := strings.CutPrefix(a.OnChange, "signal:"); ok {
 			if sig, err := ParseSignal(s); err == nil {
@@ -259,6 +260,7 @@ func validateApp(a *App, ap string, p *problems) {
 	}
 	nonNegative(p, ap+".drainTimeout", a.DrainTimeout)
 	nonNegative(p, ap+".watchDebounce", a.WatchDebounce)
+	nonNegative(p, ap+".validateTimeout", a.ValidateTimeout)
 	nonNegative(p, ap+".watchdog", a.Watchdog)
 
 	r := &a.Restart

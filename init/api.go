@@ -156,8 +156,18 @@ type AppStatus struct {
 	Listen []string `json:"listen,omitempty"`
 	// ExitCode is set once the app ended for good.
 	ExitCode *int `json:"exitCode,omitempty"`
+	// Validating is the validate command running now, if any: config
+	// changes, reloads and restarts of the app wait for it.
+	Validating *Validation `json:"validating,omitempty"`
 	// Watch is the state of the app's config watch; nil without --watch.
 	Watch *WatchStatus `json:"watch,omitempty"`
+}
+
+// Validation is a validate command at work.
+type Validation struct {
+	Command []string      `json:"command"`
+	Started time.Time     `json:"started"`
+	Timeout time.Duration `json:"timeout"`
 }
 
 // WatchStatus is the state of an app's config watch.

@@ -120,6 +120,7 @@ type app struct {
 	endedContainer bool
 	watchErr       string    // why the config watch is not running; "" while it runs
 	watchSince     time.Time // when it stopped
+	validating     *Validation
 }
 
 func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
@@ -888,7 +889,8 @@ func (a *app) onChange(c watch.Change) {
 		return "swap_failed"
 	}
 	if len(a.cfg.Validate) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Readiness.Timeout.D())
+		timeout := a.cfg.ValidateTimeout.D()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		go func() {
 			select {
 			case <-a.stopCh:
@@ -896,11 +898,17 @@ func (a *app) onChange(c watch.Change) {
 			case <-ctx.Done():
 			}
 		}()
+		a.setValidating(&Validation{Command: a.cfg.Validate, Started: time.Now(), Timeout: timeout})
 		out, code, err := graceful.RunCommand(ctx, a.s.reaper, a.cfg.Validate, a.env(), a.cfg.Dir)
+		a.setValidating(nil)
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil || code != 0 {
 			reason := fmt.Sprintf("validate %v failed: exit code %d", a.cfg.Validate, code)
-			if err != nil {
+			switch {
+			case timedOut:
+				reason = fmt.Sprintf("validate %v did not finish within %s (validateTimeout) and was killed", a.cfg.Validate, timeout)
+			case err != nil:
 				reason = fmt.Sprintf("validate %v failed: %v", a.cfg.Validate, err)
 			}
 			a.log.Warn("config rejected, old generation keeps serving", "reason", reason, "output", string(out))
@@ -922,6 +930,12 @@ func (a *app) onChange(c watch.Change) {
 		r = a.swap("config changed")
 	}
 	record(r.OK, outcome(r.OK), r.Reason, "")
+}
+
+func (a *app) setValidating(v *Validation) {
+	a.s.mu.Lock()
+	a.validating = v
+	a.s.mu.Unlock()
 }
 
 func short(h string) string {
@@ -959,6 +973,7 @@ func (a *app) statusLocked() AppStatus {
 			st.WatchdogExpired = true
 		}
 	}
+	st.Validating = a.validating
 	if len(a.cfg.Watch) > 0 {
 		st.Watch = &WatchStatus{Paths: a.cfg.Watch, OK: a.watchErr == "", Error: a.watchErr}
 		if a.watchErr != "" {

@@ -118,6 +118,9 @@ func printStatus(w io.Writer, st supervisor.Status) {
 	// Problems that leave the app serving but need a human, under the
 	// table so its columns stay put.
 	for _, a := range st.Apps {
+		if v := a.Validating; v != nil {
+			fmt.Fprintf(w, "%s: validating a config change for %s (timeout %s): %s; reloads wait for it\n", a.Name, time.Since(v.Started).Round(time.Second), v.Timeout, strings.Join(v.Command, " "))
+		}
 		if ws := a.Watch; ws != nil && !ws.OK {
 			fmt.Fprintf(w, "%s: watch FAILED %s ago, changes of %s are not applied (retrying): %s\n", a.Name, time.Since(ws.Since).Round(time.Second), strings.Join(ws.Paths, ", "), ws.Error)
 		}

@@ -208,3 +208,48 @@ func waitPids(t *testing.T, path string, n int) []int {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Issue 11 item 7: a hanging validate command is shown in status while it
+// runs and is killed after its own validateTimeout (not the readiness
+// timeout); the old generation keeps serving.
+func TestHangingValidateIsShownAndBounded(t *testing.T) {
+	dir := t.TempDir()
+	vol := filepath.Join(dir, "config")
+	w := &atomicwriter.Writer{Dir: vol}
+	if err := w.Write(conf("colour=blue")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "entrypoint.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`apps:
+- name: web
+  command: [%q, "-config", %q]
+  listen: ["127.0.0.1:0"]
+  watch: [%q]
+  watchDebounce: 100ms
+  validate: ["sh", "-c", "if grep -q HANG %s/app.conf; then exec sleep 1000; fi"]
+  validateTimeout: 2s
+`, exampleBin, filepath.Join(vol, "app.conf"), vol, vol))
+	e := startEP(t, "--config", cfg)
+	since := time.Now()
+	if err := w.Write(conf("colour=HANG")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.app("web").Validating == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the running validation: %+v", e.app("web"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if out, _ := runCLI(e, "status"); !strings.Contains(out, "web: validating a config change") {
+		t.Errorf("entrypoint status does not show the running validation:\n%s", out)
+	}
+	r := e.waitChange("web", since)
+	if r.OK || !strings.Contains(r.Reason, "did not finish within 2s (validateTimeout)") {
+		t.Fatalf("hanging validate: %+v", r)
+	}
+	a := e.app("web")
+	if a.Validating != nil || a.Current.N != 1 {
+		t.Fatalf("after the timeout: %+v", a)
+	}
+}
