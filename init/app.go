@@ -121,6 +121,9 @@ type app struct {
 	watchErr       string    // why the config watch is not running; "" while it runs
 	watchSince     time.Time // when it stopped
 	validating     *Validation
+	// failedWhenStopped: shutdown found the app waiting in its restart
+	// backoff after a failure, so its exit code is its own, not ours.
+	failedWhenStopped bool
 }
 
 func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
@@ -447,6 +450,9 @@ func (a *app) afterFailure(g *gen) bool {
 				}
 				a.stopOthers(sig)
 				a.end(a.lastExitCode, false)
+				a.s.mu.Lock()
+				a.failedWhenStopped = a.lastExitCode != 0
+				a.s.mu.Unlock()
 				return false
 			case r := <-a.reqs:
 				if r.ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package swap
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/entrypoint/entrypoint/control"
 	supervisor "github.com/entrypoint/entrypoint/init"
 	"github.com/entrypoint/entrypoint/internal/atomicwriter"
 )
@@ -251,5 +253,46 @@ func TestHangingValidateIsShownAndBounded(t *testing.T) {
 	a := e.app("web")
 	if a.Validating != nil || a.Current.N != 1 {
 		t.Fatalf("after the timeout: %+v", a)
+	}
+}
+
+// Issue 11 item 15: never 0 while any app failed. The worker failed and
+// waits in its restart backoff when web ends the container with 0: the
+// init exits with the worker's 3.
+func TestExitCodeCountsAnAppInBackoff(t *testing.T) {
+	dir := t.TempDir()
+	done := filepath.Join(dir, "done")
+	cfg := filepath.Join(dir, "config.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`apps:
+- name: web
+  command: ["sh", "-c", "while [ ! -e %s ]; do sleep 0.02; done"]
+- name: worker
+  command: ["sh", "-c", "exit 3"]
+  restart: {policy: restart, backoff: 1m, maxBackoff: 1m}
+`, done))
+	e := startEPNoWait(t, "--config", cfg)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, err := control.Call(ctx, e.socket, "status", "")
+		cancel()
+		if err == nil && resp.Status != nil && len(resp.Status.Apps) == 2 {
+			if a := resp.Status.Apps[1]; a.State == supervisor.StateBackoff && a.Restarts > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker never waited in backoff: %+v", e.app("worker"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	writeFile(t, done, "")
+	select {
+	case <-e.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("entrypoint did not end after web exited")
+	}
+	if e.code != 3 {
+		t.Fatalf("exit code %d, want the failed worker's 3:\n%s", e.code, e.stderr.String())
 	}
 }
