@@ -296,3 +296,36 @@ func TestExitCodeCountsAnAppInBackoff(t *testing.T) {
 		t.Fatalf("exit code %d, want the failed worker's 3:\n%s", e.code, e.stderr.String())
 	}
 }
+
+// Issue 11 item 14: a binary that cannot be executed (here: not a format
+// the kernel runs) fails the swap with the real cause, in the result, in
+// status and in the CLI, not only "exit code 126"; the old generation
+// keeps serving.
+func TestSwapToUnexecutableBinarySaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	app := filepath.Join(dir, "app")
+	b, err := os.ReadFile(exampleBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(app, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := startEP(t, "--listen", "127.0.0.1:0", "--", app)
+	if err := os.WriteFile(app+".new", []byte("\x00\x01 not a program\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(app+".new", app); err != nil {
+		t.Fatal(err)
+	}
+	r := e.reload("app")
+	if r.OK || !strings.Contains(r.Reason, "exec format error") {
+		t.Fatalf("reload to an unexecutable binary: %+v, want a failure saying exec format error", r)
+	}
+	if a := e.app("app"); a.Current == nil || a.Current.N != 1 || !a.Ready {
+		t.Fatalf("generation 1 does not keep serving: %+v", a)
+	}
+	if out, _ := runCLI(e, "status"); !strings.Contains(out, "exec format error") {
+		t.Errorf("entrypoint status does not say why:\n%s", out)
+	}
+}
