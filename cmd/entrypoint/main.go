@@ -186,7 +186,7 @@ func printErr(w io.Writer, err error) {
 func hint(err error) string {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return "another process holds that address: stop it or choose another --listen / --health-listen address"
+		return "something else holds that address (another process, or another entrypoint in this network namespace): stop it or choose another --listen / --health-listen address"
 	case errors.Is(err, syscall.EACCES) && strings.Contains(err.Error(), "bind"):
 		return "ports below 1024 need root or CAP_NET_BIND_SERVICE: listen on a port >= 1024 and map it (-p 80:8080, Service targetPort)"
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
