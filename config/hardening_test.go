@@ -100,3 +100,22 @@ func TestConfigFileBounds(t *testing.T) {
 		}
 	}
 }
+
+// Issue 11 item 12: an ENTRYPOINT_* variable that is no setting is named
+// in a warning with the closest real one; the legitimate non-settings are
+// left alone.
+func TestUnknownEnvWarns(t *testing.T) {
+	got := UnknownEnv([]string{
+		"ENTRYPOINT_DRAIN_TIMOUT=10s", "ENTRYPOINT_DRAIN_TIMEOUT=5s", "PATH=/bin",
+		"ENTRYPOINT_GENERATION=3", "ENTRYPOINT_APP_PID=7", "ENTRYPOINT_INTERNAL_SHIM=/app",
+		"ENTRYPOINT_ADMIN_TOKEN=secret", "ENTRYPOINT_CONFIG=/x", "ENTRYPOINT_ADMIN_TOKEN_FILE=/t",
+		"ENTRYPOINT_ZZZZZZZZZZ=1",
+	})
+	want := []string{
+		"ENTRYPOINT_DRAIN_TIMOUT is not a setting of entrypoint and is ignored; did you mean ENTRYPOINT_DRAIN_TIMEOUT?",
+		"ENTRYPOINT_ZZZZZZZZZZ is not a setting of entrypoint and is ignored; run entrypoint -h for the settings and their variables",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("UnknownEnv =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -22,6 +22,9 @@ import (
 
 // validateMain prints the effective config, or every error at once.
 func validateMain(args []string, stdout, stderr io.Writer) int {
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		fmt.Fprintf(stderr, "entrypoint: warning: %s\n", w)
+	}
 	cfg, err := config.Load(args, os.LookupEnv)
 	if err != nil {
 		printErr(stderr, err)

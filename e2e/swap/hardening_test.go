@@ -329,3 +329,22 @@ func TestSwapToUnexecutableBinarySaysWhy(t *testing.T) {
 		t.Errorf("entrypoint status does not say why:\n%s", out)
 	}
 }
+
+// Issue 11 item 12, through the binary: a misspelt variable is named,
+// with the right spelling, by the init and by entrypoint validate.
+func TestMisspeltEnvIsWarned(t *testing.T) {
+	cmd := exec.Command(entrypointBin, "validate", "--", "/bin/true")
+	cmd.Env = append(os.Environ(), "ENTRYPOINT_DRAIN_TIMOUT=5s")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "ENTRYPOINT_DRAIN_TIMOUT is not a setting of entrypoint and is ignored; did you mean ENTRYPOINT_DRAIN_TIMEOUT?") {
+		t.Errorf("validate does not warn:\n%s", out)
+	}
+	t.Setenv("ENTRYPOINT_DRAIN_TIMOUT", "5s")
+	e := startEP(t, "--", "sleep", "100")
+	if !strings.Contains(e.stderr.String(), "did you mean ENTRYPOINT_DRAIN_TIMEOUT?") {
+		t.Errorf("the init does not warn:\n%s", e.stderr.String())
+	}
+}
