@@ -53,6 +53,7 @@ type gen struct {
 	pid     int
 	started time.Time
 	notify  *graceful.Notify
+	pidfd   *pidfd        // nil without kernel support
 	exited  chan struct{} // closed once exit is set
 	exit    reaper.Exit
 
@@ -278,6 +279,7 @@ func (a *app) spawn() (*gen, error) {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: "starting"}
+	g.pidfd = openPidfd(pid, exitCh) // before anyone reads exitCh
 	if notify != nil {
 		notify.Attach(pid)
 		go a.readNotify(g)
@@ -288,6 +290,7 @@ func (a *app) spawn() (*gen, error) {
 		// line must not be lost to the init exiting first.
 		a.log.Info("app exited", "generation", g.n, "pid", g.pid, "status", g.exit.String(), "code", g.exit.Code())
 		close(g.exited)
+		g.pidfd.close()
 		if notify != nil {
 			notify.Close()
 		}
@@ -388,9 +391,13 @@ func (a *app) onExit() bool {
 	signalGroup(g.pid, syscall.SIGTERM)
 	grace := make(chan struct{})
 	t := time.AfterFunc(StrayGrace, func() { close(grace) })
-	groupGone(g.pid, grace)
+	gone := groupGone(g.pid, grace)
 	t.Stop()
-	signalGroup(g.pid, syscall.SIGKILL)
+	if !gone {
+		// Never after the group was seen gone: its pgid may be someone
+		// else's by now.
+		signalGroup(g.pid, syscall.SIGKILL)
+	}
 	a.endLeftovers(g, nil)
 	return a.afterFailure(g)
 }
@@ -865,7 +872,14 @@ func (a *app) send(g *gen, sig syscall.Signal) {
 	}
 	var err error
 	if a.s.cfg.SignalTarget == "child" {
-		err = syscall.Kill(g.pid, sig)
+		// Through the pidfd: a leader reaped meanwhile cannot be confused
+		// with a process that got its pid.
+		if err = g.pidfd.signal(sig); errors.Is(err, errNoPidfd) {
+			err = nil
+			if g.alive() {
+				err = syscall.Kill(g.pid, sig)
+			}
+		}
 	} else {
 		err = syscall.Kill(-g.pid, sig)
 	}
