@@ -62,18 +62,18 @@ func waitProbe(t *testing.T, url string, want int) string {
 // An app that enabled the sd_notify watchdog (WATCHDOG_USEC) and stops
 // sending WATCHDOG=1 fails liveness; one that keeps sending stays live.
 func TestWatchdogLiveness(t *testing.T) {
-	silent := startHealth(t, "--readiness", "notify", "--watchdog", "300ms", "--", "sh", "-c", "systemd-notify --ready; exec sleep 100")
+	silent := startHealth(t, "--readiness", "notify", "--watchdog", "1s", "--", "sh", "-c", "systemd-notify --ready; exec sleep 100")
 	waitProbe(t, "http://"+silent+"/readyz", 200)
 	body := waitProbe(t, "http://"+silent+"/livez?verbose", 500)
 	if !strings.Contains(body, "watchdog") {
 		t.Fatalf("livez does not say why: %q", body)
 	}
 
-	alive := startHealth(t, "--readiness", "notify", "--watchdog", "300ms", "--", "sh", "-c",
+	alive := startHealth(t, "--readiness", "notify", "--watchdog", "1s", "--", "sh", "-c",
 		"systemd-notify --ready; while :; do systemd-notify WATCHDOG=1; sleep 0.05; done")
 	waitProbe(t, "http://"+alive+"/readyz", 200)
 	c := &http.Client{Timeout: 2 * time.Second}
-	for i := 0; i < 40; i++ { // 40 samples over at least 4 watchdog periods
+	for i := 0; i < 100; i++ { // 100 samples over at least 3 watchdog periods (1s is the shortest allowed)
 		if code := probe(c, "http://"+alive+"/livez"); code != 200 {
 			t.Fatalf("livez = %d while the app sends WATCHDOG=1", code)
 		}
