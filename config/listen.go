@@ -34,7 +34,14 @@ func parseAddress(s string) (address, error) {
 		case len(rest) > sunPathMax:
 			return address{}, fmt.Errorf("%q is %d bytes long; a unix socket path may have at most %d", s, len(rest), sunPathMax)
 		}
+		if strings.HasPrefix(rest, "/") {
+			// One file, however it is spelled: /x/./a.sock is /x/a.sock.
+			rest = path.Clean(rest)
+		}
 		return address{unix: true, path: rest}, nil
+	}
+	if strings.HasPrefix(s, "=") {
+		return address{}, fmt.Errorf("%q has an empty name before '='; write NAME=ADDR like \"https=:8443\", or the address alone", s)
 	}
 	host, portStr, err := net.SplitHostPort(s)
 	if err != nil {
@@ -44,15 +51,65 @@ func parseAddress(s string) (address, error) {
 	if err != nil || port < 0 || port > 65535 {
 		return address{}, fmt.Errorf("%q has port %q; the port must be a number 0-65535, like \":8080\"", s, portStr)
 	}
-	if strings.ContainsAny(host, " /\t") {
-		return address{}, fmt.Errorf("%q has host %q; %s", s, host, addressExample)
+	if !validHost(host) {
+		return address{}, fmt.Errorf("%q has host %q, which is neither an IP address nor a host name; %s", s, host, addressExample)
 	}
 	return address{host: host, port: port}, nil
 }
 
+// validHost accepts "", an IP address (an IPv6 one with a %zone), or a DNS
+// host name.
+func validHost(h string) bool {
+	if h == "" {
+		return true
+	}
+	ip, _, _ := strings.Cut(h, "%")
+	if net.ParseIP(ip) != nil {
+		return true
+	}
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ip is the host as an IP for comparisons: "localhost" is the loopback
+// address it resolves to in a container (127.0.0.1; Go listens on the
+// first address), names otherwise are nil.
+func (a address) ip() net.IP {
+	if strings.EqualFold(a.host, "localhost") {
+		return net.IPv4(127, 0, 0, 1)
+	}
+	h, _, _ := strings.Cut(a.host, "%")
+	return net.ParseIP(h)
+}
+
 // wildcard reports whether the TCP host binds every address.
 func (a address) wildcard() bool {
-	return a.host == "" || a.host == "0.0.0.0" || a.host == "::"
+	ip := a.ip()
+	return a.host == "" || ip != nil && ip.IsUnspecified()
+}
+
+// sameHost reports whether two TCP hosts are one address however spelled:
+// "localhost" and "127.0.0.1", "::ffff:127.0.0.1" and "127.0.0.1", a name
+// in another case.
+func (a address) sameHost(b address) bool {
+	if strings.EqualFold(a.host, b.host) {
+		return true
+	}
+	x, y := a.ip(), b.ip()
+	return x != nil && y != nil && x.Equal(y)
 }
 
 // conflicts reports whether binding both addresses would fail with
@@ -65,7 +122,7 @@ func (a address) conflicts(b address) bool {
 	if a.port == 0 || a.port != b.port {
 		return false
 	}
-	return a.host == b.host || a.wildcard() || b.wildcard()
+	return a.sameHost(b) || a.wildcard() || b.wildcard()
 }
 
 // splitListen reads the flag/env form "name=address" or "address".

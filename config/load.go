@@ -52,7 +52,7 @@ func load(args []string, getenv func(string) (string, bool), defaultFile string)
 		file, explicit = last(v), true
 	}
 	if file != "" {
-		data, err := os.ReadFile(file)
+		data, err := readFile(file)
 		switch {
 		case err == nil:
 			p.file = file
@@ -175,7 +175,7 @@ func (f *rawFlag) Set(s string) error {
 }
 
 func flagError(err error, opts []option) error {
-	msg := err.Error()
+	msg := clip(err.Error())
 	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
 		var names []string
 		for _, o := range opts {

@@ -69,11 +69,12 @@ func TestMinimalCommandLine(t *testing.T) {
 			DrainTimeout: Duration(30 * time.Second),
 			Restart: Restart{Policy: "exit", Backoff: Duration(time.Second), MaxBackoff: Duration(30 * time.Second),
 				CrashLoop: 5, StableAfter: Duration(10 * time.Second)},
-			Listen:        []Listener{{Name: "tcp-8080", Address: ":8080"}},
-			Readiness:     Readiness{Type: "auto", Timeout: Duration(time.Minute)},
-			Takeover:      "auto",
-			WatchDebounce: Duration(time.Second),
-			OnChange:      "swap",
+			Listen:          []Listener{{Name: "tcp-8080", Address: ":8080"}},
+			Readiness:       Readiness{Type: "auto", Timeout: Duration(time.Minute)},
+			Takeover:        "auto",
+			WatchDebounce:   Duration(time.Second),
+			ValidateTimeout: Duration(30 * time.Second),
+			OnChange:        "swap",
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

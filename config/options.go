@@ -99,6 +99,7 @@ const (
 	defaultReadinessTimeout = 60 * time.Second
 	defaultReadinessRetry   = 250 * time.Millisecond
 	defaultWatchDebounce    = time.Second
+	defaultValidateTimeout  = 30 * time.Second
 )
 
 func options() []option {
@@ -218,6 +219,9 @@ func options() []option {
 		{name: "validate", yaml: "validate", arg: "CMD", app: true, def: "none",
 			help: "command run after a change and before --on-change, split on spaces; non-zero exit cancels",
 			set:  setFields(func(_ *Config, a *App) *[]string { return &a.Validate })},
+		{name: "validate-timeout", yaml: "validateTimeout", arg: "DURATION", app: true, def: defaultValidateTimeout.String(),
+			help: "a validate command still running by then is killed and the change rejected; reloads wait meanwhile",
+			set:  setDuration(func(_ *Config, a *App) *Duration { return &a.ValidateTimeout })},
 		{name: "on-change", yaml: "onChange", arg: "ACTION", app: true, def: "swap",
 			help: `what a watched change does: "swap", "restart" or "signal:SIGHUP"`,
 			set:  setString(func(_ *Config, a *App) *string { return &a.OnChange })},

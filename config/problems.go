@@ -31,7 +31,7 @@ func newProblems() *problems {
 
 // add records a problem under an explicit label.
 func (p *problems) add(label, format string, args ...any) {
-	p.errs = append(p.errs, fmt.Errorf("%s: %s", label, fmt.Sprintf(format, args...)))
+	p.errs = append(p.errs, fmt.Errorf("%s: %s", clip(label), clip(fmt.Sprintf(format, args...))))
 }
 
 // at records a problem with a field path, labelled by its origin.

@@ -94,6 +94,10 @@ type App struct {
 	// Validate is run (argv) against a changed config before OnChange; a
 	// non-zero exit cancels it.
 	Validate []string `json:"validate,omitempty"`
+	// ValidateTimeout bounds Validate; a command still running then is
+	// killed with its process group and the change is rejected. Default
+	// 30s.
+	ValidateTimeout Duration `json:"validateTimeout,omitempty"`
 	// OnChange is "swap" (default), "restart" or "signal:SIGHUP".
 	OnChange string `json:"onChange,omitempty"`
 	// Watchdog, when set, is passed as WATCHDOG_USEC; a generation that

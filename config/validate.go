@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +14,14 @@ import (
 )
 
 var errNoCommand = errors.New("no command: give one after --, like `entrypoint -- /app/server`, or define apps in the config file")
+
+// minWatchdog is the shortest --watchdog: below it an app's WATCHDOG=1
+// (sent every half period, by sd_notify convention) cannot keep up.
+const minWatchdog = time.Second
+
+// maxBacklog bounds listen(2)'s backlog: the kernel's somaxconn is a u16
+// before 5.4 and caps every backlog anyway.
+const maxBacklog = 65535
 
 // appNameRE is what metric labels and URL paths accept without escaping.
 var appNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
@@ -41,6 +50,7 @@ func setDefaults(c *Config) {
 		}
 		orDuration(&a.Restart.StableAfter, defaultStableAfter)
 		orDuration(&a.WatchDebounce, defaultWatchDebounce)
+		orDuration(&a.ValidateTimeout, defaultValidateTimeout)
 		a.OnChange = or(a.OnChange, "swap")
 		if s, ok := strings.CutPrefix(a.OnChange, "signal:"); ok {
 			if sig, err := ParseSignal(s); err == nil {
@@ -254,6 +264,16 @@ func validateApp(a *App, ap string, p *problems) {
 	case a.Command[0] == "":
 		p.at(ap+".command[0]", "the program is empty; write the path or name of the program to run")
 	}
+	if a.Dir != "" {
+		// Checked here, not left to the first start, where a missing dir
+		// reads as a command problem (exit 127).
+		switch fi, err := os.Stat(a.Dir); {
+		case err != nil:
+			p.at(ap+".dir", "%q: %v; create the directory or fix the path", a.Dir, unwrapPathErr(err))
+		case !fi.IsDir():
+			p.at(ap+".dir", "%q is not a directory; give the app's working directory", a.Dir)
+		}
+	}
 	for k := range a.Env {
 		if strings.ContainsAny(k, "=\x00") {
 			p.at(ap+".env."+k, "%q is not a variable name; names may not contain '='", k)
@@ -264,7 +284,11 @@ func validateApp(a *App, ap string, p *problems) {
 	}
 	nonNegative(p, ap+".drainTimeout", a.DrainTimeout)
 	nonNegative(p, ap+".watchDebounce", a.WatchDebounce)
+	nonNegative(p, ap+".validateTimeout", a.ValidateTimeout)
 	nonNegative(p, ap+".watchdog", a.Watchdog)
+	if a.Watchdog > 0 && a.Watchdog.D() < minWatchdog {
+		p.at(ap+".watchdog", "%s is shorter than %s: an app cannot send WATCHDOG=1 that often and would fail liveness at once; write it like \"30s\"", a.Watchdog, minWatchdog)
+	}
 
 	r := &a.Restart
 	oneOf(p, ap+".restart.policy", r.Policy, "exit", "restart")
@@ -303,8 +327,11 @@ func validateApp(a *App, ap string, p *problems) {
 		if l.Owner != "" && !validOwner(l.Owner) {
 			p.at(lp+".owner", "%q is not an owner; write numeric ids like \"1000\" or \"1000:1000\" (scratch images have no user names)", l.Owner)
 		}
-		if l.Backlog < 0 {
+		switch {
+		case l.Backlog < 0:
 			p.at(lp+".backlog", "%d is negative; leave it out for SOMAXCONN", l.Backlog)
+		case l.Backlog > maxBacklog:
+			p.at(lp+".backlog", "%d is larger than %d (the kernel caps it at net.core.somaxconn anyway); leave it out for SOMAXCONN or write a number like 4096", l.Backlog, maxBacklog)
 		}
 	}
 

@@ -45,7 +45,7 @@ func FuzzServeRequest(f *testing.F) {
 	fake := newFake()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, l, fake, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- Serve(ctx, l, fake, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
 	f.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

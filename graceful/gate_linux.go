@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +48,10 @@ type Target struct {
 	// Unlistened names the owned addresses not listened on yet, for the
 	// listen and auto gates' timeout message.
 	Unlistened func() []string
+	// Env is the exec gate command's environment, built by CommandEnv
+	// like the app's own; nil means CommandEnv(nil). ENTRYPOINT_APP_PID is
+	// added to it.
+	Env []string
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
@@ -241,7 +245,11 @@ func (g execGate) Wait(ctx context.Context, t Target) error {
 	if t.Reaper == nil {
 		return errors.New("readiness gate exec: no reaper")
 	}
-	env := append(withoutVars(os.Environ(), handedVars()), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
+	env := t.Env
+	if env == nil {
+		env = CommandEnv(nil)
+	}
+	env = append(slices.Clip(env), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
 	return poll(ctx, "exec", g.timeout, g.every, func(ctx context.Context) error {
 		out, code, err := RunCommand(ctx, t.Reaper, g.argv, env, "")
 		if err != nil {

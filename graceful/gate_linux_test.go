@@ -34,7 +34,7 @@ func TestExecGateRetriesUntilSuccess(t *testing.T) {
 	t.Setenv(roleEnv, "exec-check")
 	t.Setenv("COUNTFILE", count)
 	g := gate(t, config.Readiness{Type: "exec", Command: []string{helperPath(t)}, Delay: fast, Timeout: long})
-	if err := g.Wait(context.Background(), graceful.Target{Pid: 4242, Reaper: testReaper}); err != nil {
+	if err := g.Wait(context.Background(), graceful.Target{Pid: 4242, Reaper: testReaper, Env: os.Environ()}); err != nil {
 		t.Fatalf("exec gate: %v", err)
 	}
 	b, _ := os.ReadFile(count)
@@ -65,7 +65,7 @@ func timeoutNaming(t *testing.T, r config.Readiness, target graceful.Target, fir
 func TestExecGateTimeoutSaysWhy(t *testing.T) {
 	t.Setenv(roleEnv, "echo-exit")
 	r := config.Readiness{Type: "exec", Command: []string{helperPath(t)}, Delay: fast}
-	err := timeoutNaming(t, r, graceful.Target{Pid: 1, Reaper: testReaper}, time.Second, "exited 3")
+	err := timeoutNaming(t, r, graceful.Target{Pid: 1, Reaper: testReaper, Env: os.Environ()}, time.Second, "exited 3")
 	if !errors.Is(err, graceful.ErrNotReady) || !strings.Contains(err.Error(), "exited 3") || !strings.Contains(err.Error(), "out") {
 		t.Errorf("err = %v, want a timeout naming exit 3 and the output", err)
 	}

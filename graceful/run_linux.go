@@ -24,7 +24,7 @@ const maxOutput = 64 << 10
 const outputGrace = time.Second
 
 // RunCommand runs argv (argv[0] looked up in the init's PATH) with env (nil:
-// the init's, without the variables Spawn hands to apps) in dir, in its own process group, stdin on /dev/null, and
+// CommandEnv(nil)) in dir, in its own process group, stdin on /dev/null, and
 // returns its combined stdout and stderr (the first 64 KiB) and its exit
 // code (128+N when killed by signal N), as delivered by r. A non-zero exit
 // is not an error. When ctx ends first the whole group is SIGKILLed and err
@@ -39,7 +39,7 @@ func RunCommand(ctx context.Context, r *reaper.Reaper, argv, env []string, dir s
 		return nil, -1, fmt.Errorf("run %s: %w", argv[0], err)
 	}
 	if env == nil {
-		env = withoutVars(os.Environ(), handedVars())
+		env = CommandEnv(nil)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {

@@ -31,7 +31,7 @@ func handedVars() []string {
 		"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
 		"SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION",
 		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-		"ENTRYPOINT_GENERATION", earlysig.ShimEnv, shim.TakeoverEnv,
+		"ENTRYPOINT_GENERATION", earlysig.ShimEnv, shim.TakeoverEnv, shim.ErrFdEnv,
 	}
 }
 
@@ -80,6 +80,7 @@ func Spawn(spec Spec) (int, error) {
 		argv = []string{spec.Path}
 	}
 	exe, env := spec.Path, generationEnv(spec)
+	var execErr *execErrPipe // the shim's execve error, when it runs
 	if spec.Sockets.Len() > 0 {
 		// ForkExec fails synchronously when the app is missing; the shim
 		// could only exit 127 later. Check first, so both paths report
@@ -91,8 +92,16 @@ func Spawn(spec Spec) (int, error) {
 		// or deleted since: the shim always matches the init.
 		exe = "/proc/self/exe"
 		env = append(env, earlysig.ShimEnv+"="+spec.Path)
+		pipe, err := newExecErrPipe(3 + spec.Sockets.Len())
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+		}
+		defer pipe.close()
+		execErr = pipe
+		env = append(env, pipe.env())
 		if spec.Takeover != nil {
-			env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(3+spec.Sockets.Len()))
+			// After the sockets and the exec error pipe.
+			env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(4+spec.Sockets.Len()))
 		}
 	}
 
@@ -127,14 +136,22 @@ func Spawn(spec Spec) (int, error) {
 			keep = append(keep, f)
 			files = append(files, fd)
 		}
-		if spec.Takeover != nil {
-			fd, err := rawFd(spec.Takeover)
-			if err != nil {
-				return 0, fmt.Errorf("start app %q: takeover channel: %w", spec.Path, err)
-			}
-			keep = append(keep, spec.Takeover)
-			files = append(files, fd)
+	}
+	if execErr != nil {
+		fd, err := rawFd(execErr.w)
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: exec error pipe: %w", spec.Path, err)
 		}
+		keep = append(keep, execErr.w)
+		files = append(files, fd)
+	}
+	if spec.Takeover != nil && execErr != nil {
+		fd, err := rawFd(spec.Takeover)
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: takeover channel: %w", spec.Path, err)
+		}
+		keep = append(keep, spec.Takeover)
+		files = append(files, fd)
 	}
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	if spec.Foreground {
@@ -147,6 +164,12 @@ func Spawn(spec Spec) (int, error) {
 	runtime.KeepAlive(keep)
 	if err != nil {
 		return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+	}
+	if execErr != nil {
+		if err := execErr.wait(spec.Path); err != nil {
+			// The shim exits 126/127; its exit is reaped as an orphan.
+			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+		}
 	}
 	return pid, nil
 }

@@ -27,6 +27,8 @@ type Metrics struct {
 	configChanges   *prometheus.CounterVec
 	validateFailure *prometheus.CounterVec
 	takeoverCalls   *prometheus.CounterVec
+	watchFailures   *prometheus.CounterVec
+	leftovers       *prometheus.CounterVec
 }
 
 var _ supervisor.Events = (*Metrics)(nil)
@@ -67,9 +69,17 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 			Name: prometheus.BuildFQName(namespace, "", "takeover_calls_total"),
 			Help: "bind, listen and shutdown calls of an app that the bind takeover answered, by result: taken (bind got the owned socket), passed (not an owned socket: the kernel ran it), refused (an owned port at an address that does not overlap), answered (listen on an owned socket), suppressed (shutdown of an owned listener), failed.",
 		}, []string{"app", "call", "result"}),
+		watchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(namespace, "", "watch_failures_total"),
+			Help: "Times an app's config watch stopped or could not start (inotify instances exhausted, say); it is retried, and entrypoint_watch_up says whether it runs.",
+		}, []string{"app"}),
+		leftovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: prometheus.BuildFQName(namespace, "", "leftover_processes_ended_total"),
+			Help: "Processes an app's drained or exited generation left behind outside its process group (daemons it setsid'd) that the init ended with SIGTERM, then SIGKILL.",
+		}, []string{"app"}),
 	}
 	reg.MustRegister(m.reloads, m.reloadDuration, m.restarts, m.signals, m.configChanges, m.validateFailure,
-		m.takeoverCalls, newStatusCollector(c))
+		m.takeoverCalls, m.watchFailures, m.leftovers, newStatusCollector(c))
 	if orphans != nil {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName(namespace, "", "zombies_reaped_total"),
@@ -84,6 +94,10 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 		m.restarts.WithLabelValues(a.Name, "policy")
 		m.restarts.WithLabelValues(a.Name, "manual")
 		m.validateFailure.WithLabelValues(a.Name)
+		m.leftovers.WithLabelValues(a.Name)
+		if a.Watch != nil {
+			m.watchFailures.WithLabelValues(a.Name)
+		}
 	}
 	return m
 }
@@ -91,6 +105,16 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 // TakeoverCall implements supervisor.Events.
 func (m *Metrics) TakeoverCall(app, call, result string) {
 	m.takeoverCalls.WithLabelValues(app, call, result).Inc()
+}
+
+// WatchFailed implements supervisor.Events.
+func (m *Metrics) WatchFailed(app string) {
+	m.watchFailures.WithLabelValues(app).Inc()
+}
+
+// LeftoversEnded implements supervisor.Events.
+func (m *Metrics) LeftoversEnded(app string, n int) {
+	m.leftovers.WithLabelValues(app).Add(float64(n))
 }
 
 // SignalForwarded implements supervisor.Events.
@@ -137,8 +161,8 @@ func signalName(sig syscall.Signal) string {
 // statusCollector reports gauges from one Status snapshot per scrape, so
 // they are consistent with each other and never stale.
 type statusCollector struct {
-	c                                             supervisor.Controller
-	up, generation, draining, crashLoop, takeover *prometheus.Desc
+	c                                                      supervisor.Controller
+	up, generation, draining, crashLoop, takeover, watchUp *prometheus.Desc
 }
 
 func newStatusCollector(c supervisor.Controller) *statusCollector {
@@ -154,6 +178,8 @@ func newStatusCollector(c supervisor.Controller) *statusCollector {
 			"1 when the app restarted too often in a row after short runs (liveness fails), else 0.", []string{"app"}, nil),
 		takeover: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "takeover_active"),
 			"1 when the app's own bind() of a listened address gets the owned socket (bind takeover), 0 when it is off or unavailable (state says which); only for apps with listeners.", []string{"app", "state"}, nil),
+		watchUp: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "watch_up"),
+			"1 while the app's config watch runs, 0 while it is down and changes are not applied; only apps with --watch.", []string{"app"}, nil),
 	}
 }
 
@@ -163,6 +189,7 @@ func (s *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.draining
 	ch <- s.crashLoop
 	ch <- s.takeover
+	ch <- s.watchUp
 }
 
 func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -186,6 +213,9 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		if a.Takeover != "" {
 			state, _, _ := strings.Cut(a.Takeover, ":")
 			ch <- prometheus.MustNewConstMetric(s.takeover, prometheus.GaugeValue, b2f(state == supervisor.TakeoverActive), a.Name, state)
+		}
+		if a.Watch != nil {
+			ch <- prometheus.MustNewConstMetric(s.watchUp, prometheus.GaugeValue, b2f(a.Watch.OK), a.Name)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(s.draining, prometheus.GaugeValue, b2f(draining))

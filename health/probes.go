@@ -123,6 +123,11 @@ func (p *probes) handler(kind string) http.HandlerFunc {
 				fmt.Fprintf(&b, "[+]%s ok\n", c.Name)
 				continue
 			}
+			if c.Advisory {
+				// Shown, not counted: see supervisor.Check.Advisory.
+				fmt.Fprintf(&b, "[!]%s warning: %s\n", c.Name, reason(c))
+				continue
+			}
 			failed = true
 			fmt.Fprintf(&b, "[-]%s failed: %s\n", c.Name, reason(c))
 		}

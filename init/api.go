@@ -42,6 +42,12 @@ type Events interface {
 	// answered: "taken", "passed", "refused", "answered", "suppressed" or
 	// "failed".
 	TakeoverCall(app, call, result string)
+	// WatchFailed counts a config watch of app that stopped or could not
+	// start (it is retried).
+	WatchFailed(app string)
+	// LeftoversEnded counts processes a drained generation of app left
+	// behind (outside its process group) that the init ended.
+	LeftoversEnded(app string, n int)
 }
 
 // Status is a snapshot of the supervisor.
@@ -94,6 +100,18 @@ func (s Status) Ready() (bool, []Check) {
 			checks = append(checks, Check{Name: "takeover-" + a.Name, OK: true, Reason: a.Takeover})
 		}
 	}
+	// A dead config watch is shown but does not fail readiness: the app
+	// still serves, with its last config, and taking every pod of a busy
+	// node out of service for it would be worse than a late config.
+	for _, a := range s.Apps {
+		if a.Watch != nil {
+			c := Check{Name: "watch-" + a.Name, OK: a.Watch.OK, Advisory: true}
+			if !a.Watch.OK {
+				c.Reason = "config watch not running, changes are not applied: " + a.Watch.Error
+			}
+			checks = append(checks, c)
+		}
+	}
 	return ok, checks
 }
 
@@ -102,6 +120,9 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Reason string `json:"reason,omitempty"`
+	// Advisory checks are listed (?verbose) and can be probed alone
+	// (/readyz/NAME fails with them), but do not fail the probe itself.
+	Advisory bool `json:"advisory,omitempty"`
 }
 
 // State is an app's lifecycle state.
@@ -147,6 +168,28 @@ type AppStatus struct {
 	Takeover string `json:"takeover,omitempty"`
 	// ExitCode is set once the app ended for good.
 	ExitCode *int `json:"exitCode,omitempty"`
+	// Validating is the validate command running now, if any: config
+	// changes, reloads and restarts of the app wait for it.
+	Validating *Validation `json:"validating,omitempty"`
+	// Watch is the state of the app's config watch; nil without --watch.
+	Watch *WatchStatus `json:"watch,omitempty"`
+}
+
+// Validation is a validate command at work.
+type Validation struct {
+	Command []string      `json:"command"`
+	Started time.Time     `json:"started"`
+	Timeout time.Duration `json:"timeout"`
+}
+
+// WatchStatus is the state of an app's config watch.
+type WatchStatus struct {
+	Paths []string `json:"paths"`
+	// OK is false while the watch is not running (it is retried); changes
+	// of the watched files are then not applied.
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since,omitzero"`
 }
 
 // Generation is one run of an app.

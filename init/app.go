@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -60,6 +59,7 @@ type gen struct {
 	started time.Time
 	notify  *graceful.Notify
 	take    *genTakeover  // nil without the bind takeover
+	pidfd   *pidfd        // nil without kernel support
 	exited  chan struct{} // closed once exit is set
 	exit    reaper.Exit
 
@@ -129,6 +129,12 @@ type app struct {
 	lastChange     *Result
 	exitCode       *int
 	endedContainer bool
+	watchErr       string    // why the config watch is not running; "" while it runs
+	watchSince     time.Time // when it stopped
+	validating     *Validation
+	// failedWhenStopped: shutdown found the app waiting in its restart
+	// backoff after a failure, so its exit code is its own, not ours.
+	failedWhenStopped bool
 }
 
 func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
@@ -181,8 +187,7 @@ func (a *app) run() {
 	if a.watcher != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		go a.watcher.Run(ctx)
-		changes = a.watcher.Changes()
+		changes = a.watchLoop(ctx, a.watcher)
 	}
 	if !a.startFirst() {
 		return
@@ -303,6 +308,7 @@ func (a *app) spawn() (*gen, error) {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: "starting"}
+	g.pidfd = openPidfd(pid, exitCh) // before anyone reads exitCh
 	if ch != nil {
 		g.take = a.startTakeover(g, ch)
 	}
@@ -316,6 +322,7 @@ func (a *app) spawn() (*gen, error) {
 		// line must not be lost to the init exiting first.
 		a.log.Info("app exited", "generation", g.n, "pid", g.pid, "status", g.exit.String(), "code", g.exit.Code())
 		close(g.exited)
+		g.pidfd.close()
 		if notify != nil {
 			notify.Close()
 		}
@@ -345,7 +352,7 @@ func (a *app) await(g *gen) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper}
+	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env()}
 	if g.take != nil {
 		t.Listened, t.Unlistened = g.take.listened, g.take.Unlistened
 	}
@@ -421,9 +428,14 @@ func (a *app) onExit() bool {
 	signalGroup(g.pid, syscall.SIGTERM)
 	grace := make(chan struct{})
 	t := time.AfterFunc(StrayGrace, func() { close(grace) })
-	groupGone(g.pid, grace)
+	gone := groupGone(g.pid, grace)
 	t.Stop()
-	signalGroup(g.pid, syscall.SIGKILL)
+	if !gone {
+		// Never after the group was seen gone: its pgid may be someone
+		// else's by now.
+		signalGroup(g.pid, syscall.SIGKILL)
+	}
+	a.endLeftovers(g, nil)
 	return a.afterFailure(g)
 }
 
@@ -482,6 +494,9 @@ func (a *app) afterFailure(g *gen) bool {
 				}
 				a.stopOthers(sig)
 				a.end(a.lastExitCode, false)
+				a.s.mu.Lock()
+				a.failedWhenStopped = a.lastExitCode != 0
+				a.s.mu.Unlock()
 				return false
 			case r := <-a.reqs:
 				if !r.begins(a.cfg.Name) {
@@ -673,6 +688,7 @@ func (a *app) swap(reason string) Result {
 // SIGKILL of its process group. Shutdown may signal it again meanwhile.
 func (a *app) drain(g *gen) {
 	sig := a.cfg.StopSignal.Sys()
+	known := descendantsOf(g.pid) // while the tree still links them to g
 	a.send(g, sig)
 	expired := make(chan struct{})
 	t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
@@ -682,6 +698,7 @@ func (a *app) drain(g *gen) {
 		a.kill(g)
 	}
 	a.removeOther(g)
+	a.endLeftovers(g, known)
 }
 
 // settle waits until g's leader exited and the rest of its process group
@@ -717,6 +734,7 @@ func (a *app) restart(reason string) Result {
 		a.cur = nil
 		a.s.mu.Unlock()
 		sig := a.cfg.StopSignal.Sys()
+		known := descendantsOf(old.pid)
 		a.send(old, sig)
 		expired := make(chan struct{})
 		t := time.AfterFunc(a.cfg.DrainTimeout.D(), func() { close(expired) })
@@ -735,6 +753,7 @@ func (a *app) restart(reason string) Result {
 		}
 		t.Stop()
 		a.removeOther(old)
+		a.endLeftovers(old, known)
 		a.lastExitCode = old.code()
 	}
 	g, err := a.spawn()
@@ -892,7 +911,14 @@ func (a *app) send(g *gen, sig syscall.Signal) {
 	}
 	var err error
 	if a.s.cfg.SignalTarget == "child" {
-		err = syscall.Kill(g.pid, sig)
+		// Through the pidfd: a leader reaped meanwhile cannot be confused
+		// with a process that got its pid.
+		if err = g.pidfd.signal(sig); errors.Is(err, errNoPidfd) {
+			err = nil
+			if g.alive() {
+				err = syscall.Kill(g.pid, sig)
+			}
+		}
 	} else {
 		err = syscall.Kill(-g.pid, sig)
 	}
@@ -922,7 +948,8 @@ func (a *app) onChange(c watch.Change) {
 		return "swap_failed"
 	}
 	if len(a.cfg.Validate) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Readiness.Timeout.D())
+		timeout := a.cfg.ValidateTimeout.D()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		go func() {
 			select {
 			case <-a.stopCh:
@@ -930,11 +957,17 @@ func (a *app) onChange(c watch.Change) {
 			case <-ctx.Done():
 			}
 		}()
+		a.setValidating(&Validation{Command: a.cfg.Validate, Started: time.Now(), Timeout: timeout})
 		out, code, err := graceful.RunCommand(ctx, a.s.reaper, a.cfg.Validate, a.env(), a.cfg.Dir)
+		a.setValidating(nil)
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
 		if err != nil || code != 0 {
 			reason := fmt.Sprintf("validate %v failed: exit code %d", a.cfg.Validate, code)
-			if err != nil {
+			switch {
+			case timedOut:
+				reason = fmt.Sprintf("validate %v did not finish within %s (validateTimeout) and was killed", a.cfg.Validate, timeout)
+			case err != nil:
 				reason = fmt.Sprintf("validate %v failed: %v", a.cfg.Validate, err)
 			}
 			a.log.Warn("config rejected, old generation keeps serving", "reason", reason, "output", string(out))
@@ -958,6 +991,12 @@ func (a *app) onChange(c watch.Change) {
 	record(r.OK, outcome(r.OK), r.Reason, "")
 }
 
+func (a *app) setValidating(v *Validation) {
+	a.s.mu.Lock()
+	a.validating = v
+	a.s.mu.Unlock()
+}
+
 func short(h string) string {
 	if len(h) > 12 {
 		return h[:12]
@@ -965,26 +1004,10 @@ func short(h string) string {
 	return h
 }
 
-// env is the environment of every generation: the init's own, minus its
-// ENTRYPOINT_* configuration (the admin token must not leak into the app),
-// plus the app's env.
+// env is the environment of every command run for the app (generations,
+// validate, exec gate): one builder, so the rules cannot drift apart.
 func (a *app) env() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ENTRYPOINT_") {
-			env = append(env, kv)
-		}
-	}
-	keys := make([]string, 0, len(a.cfg.Env))
-	for k := range a.cfg.Env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, k+"=") })
-		env = append(env, k+"="+a.cfg.Env[k])
-	}
-	return env
+	return graceful.CommandEnv(a.cfg.Env)
 }
 
 func (a *app) statusLocked() AppStatus {
@@ -1008,6 +1031,13 @@ func (a *app) statusLocked() AppStatus {
 		st.Current = &Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status}
 		if wd := a.cfg.Watchdog.D(); wd > 0 && g.phase == "ready" && time.Since(g.lastWatchdog) > wd {
 			st.WatchdogExpired = true
+		}
+	}
+	st.Validating = a.validating
+	if len(a.cfg.Watch) > 0 {
+		st.Watch = &WatchStatus{Paths: a.cfg.Watch, OK: a.watchErr == "", Error: a.watchErr}
+		if a.watchErr != "" {
+			st.Watch.Since = a.watchSince
 		}
 	}
 	for _, o := range a.others {

@@ -233,12 +233,13 @@ func (s *Supervisor) stopApps(req shutdownReq) {
 
 // exitCode is the init's exit code: the code of the app whose own end
 // ended the container; after a shutdown, the first non-zero code of any
-// app (the init never exits 0 while an app failed). --success-exit-codes
+// app (the init never exits 0 while an app failed, one waiting in its
+// restart backoff included). --success-exit-codes
 // map codes to 0 first.
 func (s *Supervisor) exitCode() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ended, endedCode, firstFailed := false, 0, 0
+	ended, endedCode, firstFailed, backoffFailed := false, 0, 0, 0
 	for _, a := range s.apps {
 		if a.exitCode == nil {
 			continue
@@ -246,6 +247,10 @@ func (s *Supervisor) exitCode() int {
 		c := *a.exitCode
 		if slices.Contains(s.cfg.SuccessExitCodes, c) {
 			c = 0
+		}
+		if a.failedWhenStopped && backoffFailed == 0 {
+			// It had failed on its own before anyone stopped it.
+			backoffFailed = c
 		}
 		switch {
 		case a.endedContainer:
@@ -260,6 +265,11 @@ func (s *Supervisor) exitCode() int {
 		}
 	}
 	if ended {
+		if endedCode == 0 {
+			// Never 0 while an app had failed: one waiting in its
+			// restart backoff when another ended the container.
+			return backoffFailed
+		}
 		return endedCode
 	}
 	return firstFailed
@@ -366,5 +376,7 @@ func (noEvents) ActionDone(Result)                      {}
 func (noEvents) AppRestarted(string)                    {}
 func (noEvents) ConfigChange(string, string)            {}
 func (noEvents) TakeoverCall(string, string, string)    {}
+func (noEvents) WatchFailed(string)                     {}
+func (noEvents) LeftoversEnded(string, int)             {}
 
 var _ Controller = (*Supervisor)(nil)

@@ -26,6 +26,8 @@ func TestExitCode(t *testing.T) {
 		{"one ended, others stopped by us", []*app{{exitCode: code(143)}, {exitCode: code(0), endedContainer: true}}, nil, 0},
 		{"two ended on their own, the second failed", []*app{{exitCode: code(0), endedContainer: true}, {exitCode: code(3), endedContainer: true}}, nil, 3},
 		{"shutdown, second failed", []*app{{exitCode: code(0)}, {exitCode: code(2)}}, nil, 2},
+		{"one ended with 0 while another waited in backoff after failing", []*app{{exitCode: code(3), failedWhenStopped: true}, {exitCode: code(0), endedContainer: true}}, nil, 3},
+		{"backoff failure remapped", []*app{{exitCode: code(3), failedWhenStopped: true}, {exitCode: code(0), endedContainer: true}}, []int{3}, 0},
 		{"shutdown, all fine", []*app{{exitCode: code(0)}, {exitCode: code(0)}}, nil, 0},
 	} {
 		s := &Supervisor{cfg: &config.Config{SuccessExitCodes: tc.success}, apps: tc.apps}

@@ -64,6 +64,7 @@ type Watcher struct {
 	changes  chan Change
 	hash     atomic.Pointer[string]
 	running  atomic.Bool
+	started  chan struct{}
 
 	// settled, if set (tests only), is called from Run with every hash it
 	// computes: once the watches are in place, then at the end of each
@@ -97,6 +98,7 @@ func New(opts Options) (*Watcher, error) {
 		debounce: opts.Debounce,
 		log:      opts.Logger,
 		changes:  make(chan Change),
+		started:  make(chan struct{}),
 	}
 	if w.debounce == 0 {
 		w.debounce = DefaultDebounce
@@ -112,6 +114,11 @@ func New(opts Options) (*Watcher, error) {
 // Hash is the content hash last computed: at New, then after every burst.
 // Safe for concurrent use.
 func (w *Watcher) Hash() string { return *w.hash.Load() }
+
+// Started is closed once Run has its inotify watches in place: from then
+// on no change is missed. A Run that fails to set up inotify never closes
+// it.
+func (w *Watcher) Started() <-chan struct{} { return w.started }
 
 // Changes delivers one Change per burst that ended with content different
 // from the last Change delivered. A Change not yet received is updated in
@@ -162,6 +169,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		r.first, r.last = time.Now(), time.Now()
 		timer.Reset(w.debounce)
 	}
+	close(w.started)
 	if w.settled != nil {
 		w.settled(h)
 	}

@@ -24,6 +24,9 @@ import (
 
 // validateMain prints the effective config, or every error at once.
 func validateMain(args []string, stdout, stderr io.Writer) int {
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		fmt.Fprintf(stderr, "entrypoint: warning: %s\n", w)
+	}
 	cfg, err := config.Load(args, os.LookupEnv)
 	if err != nil {
 		printErr(stderr, err)
@@ -133,9 +136,17 @@ func printStatus(w io.Writer, st supervisor.Status) {
 		}
 	}
 	tw.Flush()
+	// Problems that leave the app serving but need a human, under the
+	// table so its columns stay put.
 	for _, a := range st.Apps {
 		if a.Takeover != "" {
 			fmt.Fprintf(w, "%s: bind takeover %s\n", a.Name, a.Takeover)
+		}
+		if v := a.Validating; v != nil {
+			fmt.Fprintf(w, "%s: validating a config change for %s (timeout %s): %s; reloads wait for it\n", a.Name, time.Since(v.Started).Round(time.Second), v.Timeout, strings.Join(v.Command, " "))
+		}
+		if ws := a.Watch; ws != nil && !ws.OK {
+			fmt.Fprintf(w, "%s: watch FAILED %s ago, changes of %s are not applied (retrying): %s\n", a.Name, time.Since(ws.Since).Round(time.Second), strings.Join(ws.Paths, ", "), ws.Error)
 		}
 	}
 }

@@ -90,6 +90,9 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
+	for _, w := range config.UnknownEnv(os.Environ()) {
+		log.Warn(w)
+	}
 
 	if os.Getpid() != 1 {
 		// Orphans of the app re-parent to the nearest subreaper; without
@@ -117,10 +120,16 @@ func serve(args []string, stderr io.Writer) int {
 		return exitStartup
 	}
 	events.Events = health.NewMetrics(reg, sup, rp.Orphans)
+	// A metric that cannot be registered is a bug, not a reason to leave
+	// the app unsupervised: say so loudly and serve the rest.
 	for _, a := range cfg.Apps {
-		health.RegisterAppProcess(reg, sup, a.Name)
+		if err := health.RegisterAppProcess(reg, sup, a.Name); err != nil {
+			log.Error("metrics incomplete", "err", err)
+		}
 	}
-	health.RegisterDefault(reg)
+	if err := health.RegisterDefault(reg); err != nil {
+		log.Error("metrics incomplete", "err", err)
+	}
 
 	if cfg.Health.Listen != config.Off {
 		token, err := adminToken(cfg)
@@ -151,7 +160,11 @@ func serve(args []string, stderr io.Writer) int {
 		switch {
 		case err == nil:
 			log.Debug("control socket bound", "socket", l.Addr().String())
-			go control.Serve(ctx, l, sup, control.Options{Logger: log, AllowOtherPidns: cfg.ControlAllowOtherPidns})
+			go func() {
+				if err := control.Serve(ctx, l, sup, control.Options{Logger: log, AllowOtherPidns: cfg.ControlAllowOtherPidns}); err != nil {
+					log.Error("control socket stopped; entrypoint reload/status no longer reach this process", "socket", cfg.ControlSocket, "err", err)
+				}
+			}()
 		case cfg.ControlSocket == config.DefaultControlSocket:
 			// The default name is per container (PID and mount
 			// namespace): only a second entrypoint in one container,
@@ -178,7 +191,7 @@ func printErr(w io.Writer, err error) {
 func hint(err error) string {
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
-		return "another process holds that address: stop it or choose another --listen / --health-listen address"
+		return "something else holds that address (another process, or another entrypoint in this network namespace): stop it or choose another --listen / --health-listen address"
 	case errors.Is(err, syscall.EACCES) && strings.Contains(err.Error(), "bind"):
 		return "ports below 1024 need root or CAP_NET_BIND_SERVICE: listen on a port >= 1024 and map it (-p 80:8080, Service targetPort)"
 	case errors.Is(err, syscall.EADDRNOTAVAIL):

@@ -106,9 +106,18 @@ func startEP(t *testing.T, args ...string) *ep {
 // startEPNoWait runs entrypoint with args and returns at once.
 func startEPNoWait(t *testing.T, args ...string) *ep {
 	t.Helper()
+	return startEPWrapped(t, nil, args...)
+}
+
+// startEPWrapped runs entrypoint through wrapper (a command that ends by
+// exec'ing its arguments, so the pid stays entrypoint's) and returns at
+// once.
+func startEPWrapped(t *testing.T, wrapper []string, args ...string) *ep {
+	t.Helper()
 	socket := filepath.Join(t.TempDir(), "control.sock")
 	full := append([]string{"--control-socket", socket, "--health-listen", "off", "--drain-timeout", "10s"}, args...)
-	cmd := exec.Command(entrypointBin, full...)
+	full = append(append(wrapper[:len(wrapper):len(wrapper)], entrypointBin), full...)
+	cmd := exec.Command(full[0], full[1:]...)
 	e := &ep{t: t, cmd: cmd, socket: socket, stderr: &logLines{}, done: make(chan struct{})}
 	cmd.Stdout = io.Discard
 	cmd.Stderr = e.stderr

@@ -62,7 +62,7 @@ func waitProbe(t *testing.T, url string, want int) string {
 // An app that enabled the sd_notify watchdog (WATCHDOG_USEC) and stops
 // sending WATCHDOG=1 fails liveness; one that keeps sending stays live.
 func TestWatchdogLiveness(t *testing.T) {
-	silent := startHealth(t, "--readiness", "notify", "--watchdog", "300ms", "--", "sh", "-c", "systemd-notify --ready; exec sleep 100")
+	silent := startHealth(t, "--readiness", "notify", "--watchdog", "1s", "--", "sh", "-c", "systemd-notify --ready; exec sleep 100")
 	waitProbe(t, "http://"+silent+"/readyz", 200)
 	body := waitProbe(t, "http://"+silent+"/livez?verbose", 500)
 	if !strings.Contains(body, "watchdog") {

@@ -24,6 +24,12 @@ import "syscall"
 // earlysig.ShimEnv (a test checks).
 const Env = "ENTRYPOINT_INTERNAL_SHIM"
 
+// ErrFdEnv names the variable that carries the number of the exec-error
+// pipe's write end: the shim makes it close-on-exec, so a successful execve
+// closes it and the init reads EOF; a failed one writes the error there
+// first (os/exec's pattern, across the shim). Never passed to the app.
+const ErrFdEnv = "ENTRYPOINT_INTERNAL_SHIM_ERRFD"
+
 // Exit codes when the app cannot be executed (tini's spawn, POSIX shells).
 const (
 	ExitNotFound      = 127
@@ -48,9 +54,10 @@ func init() {
 	if err != nil || len(argv) == 0 {
 		fail("read own argv: ", err, ExitNotExecutable)
 	}
+	errFd := errPipe()
 	env := []string{"LISTEN_PID=" + itoa(syscall.Getpid())}
 	for _, kv := range syscall.Environ() {
-		if hasKey(kv, Env) || hasKey(kv, TakeoverEnv) || hasKey(kv, "LISTEN_PID") {
+		if hasKey(kv, Env) || hasKey(kv, TakeoverEnv) || hasKey(kv, "LISTEN_PID") || hasKey(kv, ErrFdEnv) {
 			continue
 		}
 		env = append(env, kv)
@@ -60,7 +67,36 @@ func init() {
 	if err == syscall.ENOENT || err == syscall.ENOTDIR || path == "" {
 		code = ExitNotFound
 	}
+	if errFd >= 0 && err != nil {
+		// The errno, so the init reports the real cause (exec format
+		// error), not only the exit code.
+		if en, ok := err.(syscall.Errno); ok {
+			syscall.Write(errFd, []byte(itoa(int(en))))
+		}
+	}
 	fail("exec "+path+": ", err, code)
+}
+
+// errPipe returns the exec-error pipe's fd, made close-on-exec, or -1.
+func errPipe() int {
+	s, ok := syscall.Getenv(ErrFdEnv)
+	if !ok {
+		return -1
+	}
+	fd := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return -1
+		}
+		fd = fd*10 + int(s[i]-'0')
+	}
+	if fd < 3 {
+		return -1
+	}
+	if _, _, e := syscall.RawSyscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, syscall.FD_CLOEXEC); e != 0 {
+		return -1
+	}
+	return fd
 }
 
 func hasKey(kv, key string) bool {
