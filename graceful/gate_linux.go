@@ -48,6 +48,8 @@ type Target struct {
 	// Unlistened names the owned addresses not listened on yet, for the
 	// listen and auto gates' timeout message.
 	Unlistened func() []string
+	// Sockets are handed to the exec gate's command as the app gets them.
+	Sockets *Sockets
 	// Env is the exec gate command's environment, built by CommandEnv
 	// like the app's own; nil means CommandEnv(nil). ENTRYPOINT_APP_PID is
 	// added to it.
@@ -251,7 +253,7 @@ func (g execGate) Wait(ctx context.Context, t Target) error {
 	}
 	env = append(slices.Clip(env), "ENTRYPOINT_APP_PID="+strconv.Itoa(t.Pid))
 	return poll(ctx, "exec", g.timeout, g.every, func(ctx context.Context) error {
-		out, code, err := RunCommand(ctx, t.Reaper, g.argv, env, "")
+		out, code, err := Run(ctx, t.Reaper, Command{Argv: g.argv, Env: env, Sockets: t.Sockets})
 		if err != nil {
 			return err
 		}

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"syscall"
 	"time"
 
+	"github.com/entrypoint/entrypoint/earlysig"
 	"github.com/entrypoint/entrypoint/reaper"
 )
 
@@ -31,6 +33,23 @@ const outputGrace = time.Second
 // wraps ctx.Err(). Processes the command left behind in its group are
 // killed when it exits. Safe for concurrent use.
 func RunCommand(ctx context.Context, r *reaper.Reaper, argv, env []string, dir string) ([]byte, int, error) {
+	return Run(ctx, r, Command{Argv: argv, Env: env, Dir: dir})
+}
+
+// Command is one command for Run.
+type Command struct {
+	Argv, Env []string
+	Dir       string
+	// Sockets, if set, are handed over as the app gets them: fds 3..,
+	// LISTEN_FDS (with LISTEN_PID, through the exec shim),
+	// LISTEN_FDNAMES and SERVER_STARTER_PORT. A validate command that
+	// checks a config naming fd@3 (HAProxy) needs them (DESIGN rule 13).
+	Sockets *Sockets
+}
+
+// Run is RunCommand for a Command.
+func Run(ctx context.Context, r *reaper.Reaper, c Command) ([]byte, int, error) {
+	argv, env, dir := c.Argv, c.Env, c.Dir
 	if len(argv) == 0 {
 		return nil, -1, errors.New("run: empty command")
 	}
@@ -40,6 +59,21 @@ func RunCommand(ctx context.Context, r *reaper.Reaper, argv, env []string, dir s
 	}
 	if env == nil {
 		env = CommandEnv(nil)
+	}
+	exe := path
+	var extra []uintptr
+	if s := c.Sockets; s.Len() > 0 {
+		env = append(withoutVars(env, handedVars()), s.handoffEnv()...)
+		env = append(env, earlysig.ShimEnv+"="+path)
+		exe = "/proc/self/exe"
+		for _, f := range s.files {
+			fd, err := rawFd(f)
+			if err != nil {
+				return nil, -1, fmt.Errorf("run %s: socket %s: %w", argv[0], f.Name(), err)
+			}
+			extra = append(extra, fd)
+		}
+		defer runtime.KeepAlive(s)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -60,10 +94,10 @@ func RunCommand(ctx context.Context, r *reaper.Reaper, argv, env []string, dir s
 	}
 	closeOnExecInherited()
 	pid, exited, err := r.Start(func() (int, error) {
-		return syscall.ForkExec(path, argv, &syscall.ProcAttr{
+		return syscall.ForkExec(exe, argv, &syscall.ProcAttr{
 			Dir:   dir,
 			Env:   env,
-			Files: []uintptr{nullFd, wFd, wFd},
+			Files: append([]uintptr{nullFd, wFd, wFd}, extra...),
 			Sys:   &syscall.SysProcAttr{Setpgid: true},
 		})
 	})

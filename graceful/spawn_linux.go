@@ -174,6 +174,20 @@ func Spawn(spec Spec) (int, error) {
 	return pid, nil
 }
 
+// handoffEnv describes the sockets as fds 3.. in both protocols (the
+// systemd one without LISTEN_PID, which the shim sets).
+func (s *Sockets) handoffEnv() []string {
+	ports := make([]string, len(s.starter))
+	for i, k := range s.starter {
+		ports[i] = k + "=" + strconv.Itoa(3+i)
+	}
+	return []string{
+		"LISTEN_FDS=" + strconv.Itoa(s.Len()),
+		"LISTEN_FDNAMES=" + strings.Join(s.names, ":"),
+		"SERVER_STARTER_PORT=" + strings.Join(ports, ";"),
+	}
+}
+
 // SpawnProbe starts the exec shim as a probe of the takeover: it installs
 // the filter, answers on child (a takeover.Channel's shim end) and exits 0,
 // so that what only an install can tell (another listener in the process
@@ -212,16 +226,8 @@ func generationEnv(spec Spec) []string {
 	g := strconv.Itoa(spec.Generation)
 	env = append(env, "ENTRYPOINT_GENERATION="+g)
 	if s := spec.Sockets; s.Len() > 0 {
-		ports := make([]string, len(s.starter))
-		for i, k := range s.starter {
-			ports[i] = k + "=" + strconv.Itoa(3+i)
-		}
-		env = append(env,
-			"LISTEN_FDS="+strconv.Itoa(s.Len()),
-			"LISTEN_FDNAMES="+strings.Join(s.names, ":"),
-			"SERVER_STARTER_PORT="+strings.Join(ports, ";"),
-			"SERVER_STARTER_GENERATION="+g,
-		)
+		env = append(env, s.handoffEnv()...)
+		env = append(env, "SERVER_STARTER_GENERATION="+g)
 	}
 	if spec.Notify != nil {
 		env = append(env, "NOTIFY_SOCKET="+spec.Notify.Addr())

@@ -352,7 +352,7 @@ func (a *app) await(g *gen) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env()}
+	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env(), Sockets: a.sockets}
 	if g.take != nil {
 		t.Listened, t.Unlistened = g.take.listened, g.take.Unlistened
 	}
@@ -958,7 +958,7 @@ func (a *app) onChange(c watch.Change) {
 			}
 		}()
 		a.setValidating(&Validation{Command: a.cfg.Validate, Started: time.Now(), Timeout: timeout})
-		out, code, err := graceful.RunCommand(ctx, a.s.reaper, a.cfg.Validate, a.env(), a.cfg.Dir)
+		out, code, err := graceful.Run(ctx, a.s.reaper, graceful.Command{Argv: a.cfg.Validate, Env: a.env(), Dir: a.cfg.Dir, Sockets: a.sockets})
 		a.setValidating(nil)
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
