@@ -15,7 +15,7 @@ type owned struct {
 	addr   string     // as bound: "127.0.0.1:8080", "[::]:8080"
 	ip     netip.Addr // unmapped; unspecified for a wildcard
 	port   uint16
-	dual   bool // an IPv6 wildcard that also accepts IPv4
+	v6     bool // an AF_INET6 socket (":P" and "[::]:P" are, dual stack)
 	fd     int
 	ino    uint64
 	listen bool // this generation listened on it
@@ -52,28 +52,23 @@ func sockaddr(b []byte) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
-// covers says whether the owned listener o answers connections to an
-// address the app asked for, or the app's address takes in o's: then the
-// takeover gives the app the port the user configured. Two specific
-// addresses that differ, or families that do not meet (the app's [::1]
-// against an IPv4 listener), do not overlap: the kernel would let both
-// binds succeed, and the app's own socket would break the next swap with
-// EADDRINUSE, so the bind is refused with a clear line instead.
+// covers says whether the app's bind of want (on a socket of the IPv6
+// family when wantV6) may get the owned listener o. The families must be
+// the same: a server handed a socket of another family can break in ways
+// nobody sees at bind time (nginx configured for IPv4 closes every
+// connection it accepts on an IPv6 socket). Within a family, a wildcard on
+// either side takes in the other address (the user's --listen wins,
+// narrower or wider); two specific addresses must be equal. Anything else
+// is refused with a clear line: passed through, the app's own socket would
+// work for one generation and break the next swap with EADDRINUSE.
 func covers(o *owned, want netip.Addr, wantV6 bool) bool {
-	switch {
-	case want.IsUnspecified():
-		// 0.0.0.0 takes in every IPv4 listener; [::] (dual stack unless
-		// the app set IPV6_V6ONLY, which we cannot see before bind) every
-		// listener.
-		return wantV6 || o.ip.Is4() || o.dual
-	case o.ip.IsUnspecified():
-		if want.Is4() {
-			return o.ip.Is4() || o.dual
-		}
-		return o.ip.Is6()
-	default:
-		return o.ip == want
+	if o.v6 != wantV6 {
+		return false
 	}
+	if want.IsUnspecified() || o.ip.IsUnspecified() {
+		return true
+	}
+	return o.ip == want
 }
 
 func (o *owned) String() string { return o.addr }
@@ -82,8 +77,31 @@ func addrString(ap netip.AddrPort) string {
 	return net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port())))
 }
 
-// describe names an owned listener and the fix for a mismatch.
-func mismatch(app netip.AddrPort, o *owned) string {
+// mismatch names both addresses and the fix.
+func mismatch(app netip.AddrPort, appV6 bool, o *owned) string {
+	family := func(v6 bool) string {
+		if v6 {
+			return "IPv6"
+		}
+		return "IPv4"
+	}
+	if appV6 != o.v6 {
+		return fmt.Sprintf("the app binds %s (%s), but entrypoint owns port %d as %s (%s): a socket of another family can break the app, so the bind is refused with EADDRINUSE; make the families match: --listen %s for this app, or make it bind %s",
+			addrString(app), family(appV6), app.Port(), o.addr, family(o.v6), wildcard(app, appV6), o.addr)
+	}
 	return fmt.Sprintf("the app binds %s, but entrypoint owns port %d as %s and the two do not overlap: refused with EADDRINUSE; listen on the address the app binds (--listen %s) or make the app bind %s",
 		addrString(app), app.Port(), o.addr, addrString(app), o.addr)
+}
+
+// wildcard is the --listen that fits an app binding app: its own address,
+// written so that graceful binds a socket of the same family.
+func wildcard(app netip.AddrPort, v6 bool) string {
+	if v6 && app.Addr().Is4() {
+		// A v4-mapped address on an IPv6 socket.
+		return net.JoinHostPort("::ffff:"+app.Addr().String(), strconv.Itoa(int(app.Port())))
+	}
+	if v6 && app.Addr().IsUnspecified() {
+		return fmt.Sprintf(":%d", app.Port())
+	}
+	return addrString(app)
 }

@@ -12,36 +12,36 @@ import (
 
 func TestCovers(t *testing.T) {
 	for _, c := range []struct {
-		owned string
-		dual  bool
-		app   string
-		want  bool
+		owned   string
+		ownedV6 bool
+		app     string
+		want    bool
 	}{
 		{"0.0.0.0:80", false, "0.0.0.0:80", true},
 		{"0.0.0.0:80", false, "127.0.0.1:80", true},
-		{"0.0.0.0:80", false, "[::]:80", true},   // the app's dual stack takes in IPv4
-		{"0.0.0.0:80", false, "[::1]:80", false}, // IPv4 listener cannot serve ::1
-		{"[::]:80", true, "127.0.0.1:80", true},
-		{"[::]:80", true, "0.0.0.0:80", true},
-		{"[::]:80", false, "127.0.0.1:80", false}, // v6only
-		{"[::]:80", false, "[::1]:80", true},
 		{"127.0.0.1:80", false, "0.0.0.0:80", true},
-		{"127.0.0.1:80", false, "[::]:80", true},
 		{"127.0.0.1:80", false, "127.0.0.1:80", true},
-		{"127.0.0.1:80", false, "[::ffff:127.0.0.1]:80", true},
+		{"[::]:80", true, "[::]:80", true},
+		{"[::]:80", true, "[::1]:80", true},
+		{"[::1]:80", true, "[::]:80", true},
+		{"[::]:80", true, "[::ffff:127.0.0.1]:80", true}, // mapped, on an IPv6 socket
+		// Families differ: refused, whatever the addresses.
+		{"[::]:80", true, "0.0.0.0:80", false},
+		{"[::]:80", true, "127.0.0.1:80", false},
+		{"0.0.0.0:80", false, "[::]:80", false},
+		{"127.0.0.1:80", false, "[::ffff:127.0.0.1]:80", false},
+		// Two specific addresses that differ.
 		{"127.0.0.1:80", false, "127.0.0.2:80", false},
-		{"127.0.0.1:80", false, "[::1]:80", false},
-		{"[::1]:80", false, "127.0.0.1:80", false},
-		{"[::1]:80", false, "[::]:80", true},
+		{"[::1]:80", true, "[::2]:80", false},
 	} {
 		ip, port, ok := parseOwned(c.owned)
 		if !ok {
 			t.Fatalf("parseOwned(%q)", c.owned)
 		}
-		o := &owned{addr: c.owned, ip: ip, port: port, dual: c.dual}
+		o := &owned{addr: c.owned, ip: ip, port: port, v6: c.ownedV6}
 		ap := netip.MustParseAddrPort(c.app)
 		if got := covers(o, ap.Addr().Unmap(), ap.Addr().Is6()); got != c.want {
-			t.Errorf("owned %s (dual %v), app binds %s: covers %v, want %v", c.owned, c.dual, c.app, got, c.want)
+			t.Errorf("owned %s (v6 %v), app binds %s: covers %v, want %v", c.owned, c.ownedV6, c.app, got, c.want)
 		}
 	}
 }
@@ -71,11 +71,25 @@ func TestSockaddr(t *testing.T) {
 
 func TestMismatchNamesBothAndTheFix(t *testing.T) {
 	ip, port, _ := parseOwned("127.0.0.1:8080")
-	msg := mismatch(netip.MustParseAddrPort("[::1]:8080"), &owned{addr: "127.0.0.1:8080", ip: ip, port: port})
-	for _, want := range []string{"binds [::1]:8080", "as 127.0.0.1:8080", "--listen [::1]:8080", "bind 127.0.0.1:8080"} {
+	msg := mismatch(netip.MustParseAddrPort("127.0.0.2:8080"), false, &owned{addr: "127.0.0.1:8080", ip: ip, port: port})
+	for _, want := range []string{"binds 127.0.0.2:8080", "as 127.0.0.1:8080", "--listen 127.0.0.2:8080", "bind 127.0.0.1:8080"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
+	}
+}
+
+func TestMismatchOfFamilies(t *testing.T) {
+	ip, port, _ := parseOwned("[::]:8080")
+	msg := mismatch(netip.MustParseAddrPort("0.0.0.0:8080"), false, &owned{addr: "[::]:8080", ip: ip, port: port, v6: true})
+	for _, want := range []string{"binds 0.0.0.0:8080 (IPv4)", "as [::]:8080 (IPv6)", "--listen 0.0.0.0:8080"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q lacks %q", msg, want)
+		}
+	}
+	msg = mismatch(netip.MustParseAddrPort("[::]:8080"), true, &owned{addr: "0.0.0.0:8080", port: port})
+	if !strings.Contains(msg, "--listen :8080") {
+		t.Errorf("%q lacks --listen :8080", msg)
 	}
 }
 

@@ -89,10 +89,12 @@ func Serve(nfd int, opts Options) (*Session, error) {
 			return nil, fmt.Errorf("takeover: stat %s: %w", l.Addr, err)
 		}
 		o.ino = st.Ino
-		if ip.Is6() && ip.IsUnspecified() {
-			v, err := unix.GetsockoptInt(o.fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
-			o.dual = err == nil && v == 0
+		sa, err := unix.Getsockname(o.fd)
+		if err != nil {
+			s.closeFds()
+			return nil, fmt.Errorf("takeover: getsockname %s: %w", l.Addr, err)
 		}
+		_, o.v6 = sa.(*unix.SockaddrInet6)
 		s.owned = append(s.owned, o)
 	}
 	if len(s.owned) == 0 {
@@ -272,7 +274,7 @@ func (s *Session) bind(n notif, fd int) (int64, unix.Errno, uint32) {
 		}
 	}
 	if o == nil {
-		msg := mismatch(want, same[0])
+		msg := mismatch(want, wantV6, same[0])
 		s.mu.Lock()
 		s.problem = msg
 		s.mu.Unlock()

@@ -293,13 +293,16 @@ func TestTakeoverAddressMismatch(t *testing.T) {
 	}
 }
 
-// Wildcards: the owned address and the one the app binds overlap, so the
-// app gets the owned socket whichever way round they are written.
+// Wildcards: within one address family the owned address and the one the
+// app binds overlap, so the app gets the owned socket whichever way round
+// they are written (Go's ":P" is an IPv6 dual-stack socket, as entrypoint's
+// own ":P" is). Across families the bind is refused with a line naming both
+// and the --listen that fits.
 func TestTakeoverWildcards(t *testing.T) {
 	for _, c := range []struct{ owned, app string }{
-		{":%d", "0.0.0.0:%d"},
-		{":%d", "127.0.0.1:%d"},
-		{"0.0.0.0:%d", ":%d"},
+		{":%d", ":%d"},
+		{"0.0.0.0:%d", "0.0.0.0:%d"},
+		{"0.0.0.0:%d", "127.0.0.1:%d"},
 		{"127.0.0.1:%d", "0.0.0.0:%d"},
 		{"127.0.0.1:%d", "localhost:%d"},
 	} {
@@ -310,6 +313,17 @@ func TestTakeoverWildcards(t *testing.T) {
 			checkTakeover(t, e)
 			get(t, fresh(5*time.Second), fmt.Sprintf("127.0.0.1:%d", port), "/")
 		})
+	}
+	port := freePort(t)
+	e := startEPNoWait(t, "--listen", fmt.Sprintf(":%d", port), "--", selfbindBin, "-addr", fmt.Sprintf("0.0.0.0:%d", port))
+	select {
+	case <-e.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("entrypoint did not end")
+	}
+	want := fmt.Sprintf("the app binds 0.0.0.0:%d (IPv4), but entrypoint owns port %d as [::]:%d (IPv6)", port, port, port)
+	if log := e.stderr.String(); e.code == 0 || !strings.Contains(log, want) || !strings.Contains(log, fmt.Sprintf("--listen 0.0.0.0:%d", port)) {
+		t.Fatalf("exit %d; want %q and the fix:\n%s", e.code, want, log)
 	}
 }
 
