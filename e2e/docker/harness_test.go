@@ -131,7 +131,11 @@ type container struct {
 func start(t *testing.T, args ...string) *container {
 	t.Helper()
 	all := append(append([]string{"run", "-d"}, labelArgs...), args...)
-	id := mustDocker(t, all...)
+	out := mustDocker(t, all...)
+	// The id is the last line: the engine may warn first ("IPv4
+	// forwarding is disabled" when dockerd runs with --ip-forward=false
+	// on a host where it is off).
+	id := out[strings.LastIndex(out, "\n")+1:]
 	c := &container{t: t, id: id}
 	t.Cleanup(func() {
 		if t.Failed() {
