@@ -23,6 +23,9 @@ var (
 	imageInit  = "entrypoint:" + tag      // the default target: /entrypoint alone
 	imageDemo  = "entrypoint-demo:" + tag // the example app under entrypoint
 	imageShell = "entrypoint-shell:" + tag
+	// entrypoint + examples/selfbind, a server that binds its own port
+	// (bind takeover, e2e/docker/Dockerfile.selfbind).
+	imageSelfbind = "entrypoint-selfbind:" + tag
 )
 
 // labelArgs marks everything the suite creates, so a crashed run can be
@@ -61,7 +64,7 @@ func repoRoot() string {
 }
 
 // buildImages builds the Dockerfile's two targets and the test-only shell
-// image. GO_IMAGE comes from E2E_GO_IMAGE (run.sh passes the image
+// and selfbind images. GO_IMAGE comes from E2E_GO_IMAGE (run.sh passes the image
 // docker/make-builder-image.sh made); without it the Dockerfile's default.
 func buildImages() error {
 	root := repoRoot()
@@ -75,6 +78,14 @@ func buildImages() error {
 		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("docker %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+	// The selfbind image builds from the repository like the Dockerfile
+	// (the Dockerfile named by -f is sent even where .dockerignore
+	// leaves e2e/ out).
+	sb := append(append([]string{}, common...), "-f", filepath.Join(root, "e2e", "docker", "Dockerfile.selfbind"),
+		"--build-arg", "BASE="+imageInit, "-t", imageSelfbind, root)
+	if out, err := exec.Command("docker", sb...).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker %s: %w\n%s", strings.Join(sb, " "), err, out)
 	}
 	ctx, err := os.MkdirTemp("", "entrypoint-shell-ctx")
 	if err != nil {
