@@ -38,7 +38,7 @@ func run() int {
 		clients  = flag.Int("clients", 32, "concurrent load-generator clients")
 		swaps    = flag.Int("swaps", 0, "hot swaps per load scenario (default 50, 10 with -quick)")
 		install  = flag.Bool("install", true, "apt-get install tini and libserver-starter-perl when missing")
-		sections = flag.String("sections", "init,swap,watch", "comma-separated sections to run: init, swap, watch")
+		sections = flag.String("sections", "init,swap,watch,takeover", "comma-separated sections to run: init, swap, watch, takeover")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -78,6 +78,9 @@ func run() int {
 	}
 	if want["watch"] {
 		b.configWatchSection(ctx)
+	}
+	if want["takeover"] {
+		b.takeoverSection(ctx)
 	}
 
 	header := fmt.Sprintf("# entrypoint benchmark\n\n%s, %s/%s, %d CPUs, %s, quick=%v, %d clients; took %s.",
