@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// selfbindLine is examples/selfbind's answer.
+// selfbindLine is examples/selfbind's answer; the first submatch is the
+// generation.
 var selfbindLine = regexp.MustCompile(`selfbind generation=(\S+) pid=(\d+)`)
 
 // appStatus is the part of `entrypoint status --json` the takeover test reads.
@@ -71,12 +72,30 @@ func (c *container) settled(t *testing.T, after int) appStatus {
 // capability dropped, is swapped 20 times under load with a new
 // connection per request, and no request fails.
 func TestTakeoverSelfbind(t *testing.T) {
+	takeoverSwaps(t, imageSelfbind, nil, selfbindLine, "/selfbind")
+}
+
+// TestTakeoverNginx is the same for Debian's nginx, unmodified (master +
+// 2 workers, SIGQUIT for its graceful stop; the answer names the worker,
+// not the generation). nginx writes its pid and temp files, so the
+// read-only container gets a tmpfs at /tmp.
+func TestTakeoverNginx(t *testing.T) {
+	takeoverSwaps(t, imageNginx, []string{"--tmpfs", "/tmp:mode=1777"}, regexp.MustCompile(`nginx pid=(\d+)`), "nginx: master")
+}
+
+// takeoverSwaps runs image (entrypoint --listen :8080 in front of a server
+// that binds :8080 itself) as --user 65532 --read-only --cap-drop ALL
+// under the engine's default seccomp profile and swaps it 20 times under
+// load; line's first submatch tells the answering process apart, app is
+// the start of the server's cmdline.
+func takeoverSwaps(t *testing.T, image string, runArgs []string, line *regexp.Regexp, app string) {
 	if so := mustDocker(t, "info", "--format", "{{.SecurityOptions}}"); !strings.Contains(so, "seccomp") {
 		t.Fatalf("the engine applies no seccomp profile (SecurityOptions %s): the test would prove nothing", so)
 	}
-	c := start(t, "--read-only", "--user", "65532", "--cap-drop", "ALL",
-		"-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090", imageSelfbind)
-	app, health := c.hostAddr("8080"), c.hostAddr("9090")
+	args := append([]string{"--read-only", "--user", "65532", "--cap-drop", "ALL",
+		"-p", "127.0.0.1::8080", "-p", "127.0.0.1::9090"}, runArgs...)
+	c := start(t, append(args, image)...)
+	addr, health := c.hostAddr("8080"), c.hostAddr("9090")
 	c.waitReady(health)
 	if so := c.inspect("{{.HostConfig.SecurityOpt}}"); strings.Contains(so, "seccomp") {
 		t.Fatalf("container runs with SecurityOpt %s, want the engine's default seccomp profile", so)
@@ -94,9 +113,9 @@ func TestTakeoverSelfbind(t *testing.T) {
 	if err != nil || !strings.Contains(verbose, "takeover-"+a.Name) || !strings.Contains(verbose, "active") {
 		t.Errorf("/readyz?verbose lacks takeover-%s active: %v\n%s", a.Name, err, verbose)
 	}
-	checkFilters(t, c)
+	checkFilters(t, c, app)
 
-	l := startLoadWith(t, app, 4, false, selfbindLine, 1)
+	l := startLoadWith(t, addr, 4, false, line, 1)
 	l.waitServed(t, 50)
 	gen := a.Current.N
 	const swaps = 20
@@ -122,7 +141,7 @@ func TestTakeoverSelfbind(t *testing.T) {
 		t.Errorf("after the swaps status says takeover %q, want active", a.Takeover)
 	}
 	if len(l.served) < swaps {
-		t.Errorf("answers came from %d generations, want at least %d: %v", len(l.served), swaps, l.served)
+		t.Errorf("answers came from %d processes, want at least %d: %v", len(l.served), swaps, l.served)
 	}
 
 	code, metrics, err := get("http://" + health + "/metrics")
@@ -141,7 +160,7 @@ func TestTakeoverSelfbind(t *testing.T) {
 // checkFilters looks at the app from the host: it runs under Docker's
 // filter plus the shim's, with no_new_privs, as uid 65532 and without
 // capabilities.
-func checkFilters(t *testing.T, c *container) {
+func checkFilters(t *testing.T, c *container, app string) {
 	t.Helper()
 	init := c.hostPID()
 	tasks, err := filepath.Glob("/proc/" + init + "/task/*/children")
@@ -155,7 +174,7 @@ func checkFilters(t *testing.T, c *container) {
 	}
 	initFilters, _ := strconv.Atoi(procField(t, init, "Seccomp_filters"))
 	for _, k := range kids {
-		if cmdline(t, k)[0] != "/selfbind" {
+		if !strings.HasPrefix(cmdline(t, k)[0], app) {
 			continue
 		}
 		appFilters, _ := strconv.Atoi(procField(t, k, "Seccomp_filters"))
@@ -173,7 +192,7 @@ func checkFilters(t *testing.T, c *container) {
 		}
 		return
 	}
-	t.Fatalf("no /selfbind among PID 1's children %v", kids)
+	t.Fatalf("no %s among PID 1's children %v", app, kids)
 }
 
 // sample returns the value of the metric line that starts with prefix, -1
