@@ -24,6 +24,7 @@ import (
 //	E2E_IMAGE_ENTRYPOINT        the entrypoint image (Dockerfile target entrypoint)
 //	E2E_IMAGE_DEMO              the demo image (example app under entrypoint)
 //	E2E_IMAGE_PLAIN             an image without entrypoint (initContainer mode)
+//	E2E_IMAGE_SELFBIND          examples/selfbind alone, FROM scratch (bind takeover)
 //	E2E_NODE_IP                 where NodePorts answer (k8s-local: 10.244.77.1)
 //	ENTRYPOINT_E2E_KEEP=1       leave the namespace behind for debugging
 const (
@@ -201,6 +202,7 @@ type status struct {
 		} `json:"current"`
 		Others     []json.RawMessage `json:"others"`
 		Restarts   int               `json:"restarts"`
+		Takeover   string            `json:"takeover"`
 		LastAction *result           `json:"lastAction"`
 		LastChange *result           `json:"lastChange"`
 	} `json:"apps"`
