@@ -4,9 +4,10 @@
 //
 //	go run ./bench [-quick] [-o report.md]
 //
-// Run it from the module root, as root on Linux: it builds ./cmd/entrypoint
-// and ./examples/app into a temporary directory, installs tini and
-// libserver-starter-perl with apt-get when they are missing (a comparison
+// Run it from the module root, as root on Linux: it builds ./cmd/entrypoint,
+// ./examples/app and ./examples/selfbind into a temporary directory,
+// installs tini, libserver-starter-perl and nginx (for the bind-takeover
+// section, -sections takeover) with apt-get when they are missing (a comparison
 // whose tool cannot be installed is skipped with a line saying so), runs
 // the init inside `unshare --pid --fork --mount-proc` where it must be PID 1,
 // and drives the example app with its own load generator on 127.0.0.1.

@@ -40,6 +40,10 @@ func runHelper(role string) int {
 		return sigRecv()
 	case roleTrue:
 		return 0
+	case roleBindLoop:
+		return bindLoop()
+	case roleShutServer:
+		return shutServer()
 	}
 	fmt.Fprintf(os.Stderr, "unknown %s=%q\n", roleEnv, role)
 	return 2

@@ -40,7 +40,7 @@ func run() int {
 		swaps    = flag.Int("swaps", 0, "hot swaps per load scenario (default 50, 10 with -quick)")
 		soak     = flag.Int("soak", 0, "hot swaps in the soak row (default 1000, 200 with -quick)")
 		install  = flag.Bool("install", true, "apt-get install tini and libserver-starter-perl when missing")
-		sections = flag.String("sections", "init,swap,watch,soak", "comma-separated sections to run: init, swap, watch, soak")
+		sections = flag.String("sections", "init,swap,watch,soak,takeover", "comma-separated sections to run: init, swap, watch, soak, takeover")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -89,6 +89,9 @@ func run() int {
 	}
 	if want["soak"] {
 		b.soakSection(ctx)
+	}
+	if want["takeover"] {
+		b.takeoverSection(ctx)
 	}
 
 	header := fmt.Sprintf("# entrypoint benchmark\n\n%s, %s/%s, %d CPUs, %s, quick=%v, %d clients; took %s.",

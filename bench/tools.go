@@ -27,6 +27,10 @@ type tools struct {
 	ssErr       error
 	unshare     string
 	unshareErr  error
+	selfbind    string
+	selfbindErr error
+	nginx       string
+	nginxErr    error
 }
 
 // moduleRoot is the directory of the go.mod that `go env GOMOD` finds from
@@ -116,11 +120,19 @@ func prepare(ctx context.Context, log *slog.Logger, install bool) (*tools, error
 		t.app = ""
 		log.Warn("example-app unavailable", "err", t.appErr)
 	}
+	t.selfbind = filepath.Join(dir, "selfbind")
+	if t.selfbindErr = goBuild(ctx, root, t.selfbind, "./examples/selfbind"); t.selfbindErr != nil {
+		t.selfbind = ""
+		log.Warn("selfbind unavailable", "err", t.selfbindErr)
+	}
 	if t.tini, t.tiniErr = aptEnsure(ctx, log, "tini", "tini", install); t.tiniErr != nil {
 		log.Warn("tini unavailable", "err", t.tiniErr)
 	}
 	if t.startServer, t.ssErr = aptEnsure(ctx, log, "start_server", "libserver-starter-perl", install); t.ssErr != nil {
 		log.Warn("start_server unavailable", "err", t.ssErr)
+	}
+	if t.nginx, t.nginxErr = aptEnsure(ctx, log, "nginx", "nginx", install); t.nginxErr != nil {
+		log.Warn("nginx unavailable", "err", t.nginxErr)
 	}
 	if t.unshare, t.unshareErr = exec.LookPath("unshare"); t.unshareErr == nil && os.Geteuid() != 0 {
 		t.unshare, t.unshareErr = "", fmt.Errorf("unshare --pid needs root")

@@ -23,6 +23,11 @@ var (
 	imageInit  = "entrypoint:" + tag      // the default target: /entrypoint alone
 	imageDemo  = "entrypoint-demo:" + tag // the example app under entrypoint
 	imageShell = "entrypoint-shell:" + tag
+	// entrypoint + examples/selfbind, a server that binds its own port
+	// (bind takeover, e2e/docker/Dockerfile.selfbind).
+	imageSelfbind = "entrypoint-selfbind:" + tag
+	// entrypoint + the host's nginx and its libraries (Dockerfile.nginx).
+	imageNginx = "entrypoint-nginx:" + tag
 )
 
 // labelArgs marks everything the suite creates, so a crashed run can be
@@ -61,7 +66,7 @@ func repoRoot() string {
 }
 
 // buildImages builds the Dockerfile's two targets and the test-only shell
-// image. GO_IMAGE comes from E2E_GO_IMAGE (run.sh passes the image
+// and selfbind images. GO_IMAGE comes from E2E_GO_IMAGE (run.sh passes the image
 // docker/make-builder-image.sh made); without it the Dockerfile's default.
 func buildImages() error {
 	root := repoRoot()
@@ -75,6 +80,17 @@ func buildImages() error {
 		if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("docker %s: %w\n%s", strings.Join(args, " "), err, out)
 		}
+	}
+	// The selfbind image builds from the repository like the Dockerfile
+	// (the Dockerfile named by -f is sent even where .dockerignore
+	// leaves e2e/ out).
+	sb := append(append([]string{}, common...), "-f", filepath.Join(root, "e2e", "docker", "Dockerfile.selfbind"),
+		"--build-arg", "BASE="+imageInit, "-t", imageSelfbind, root)
+	if out, err := exec.Command("docker", sb...).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker %s: %w\n%s", strings.Join(sb, " "), err, out)
+	}
+	if err := buildNginx(common); err != nil {
+		return err
 	}
 	ctx, err := os.MkdirTemp("", "entrypoint-shell-ctx")
 	if err != nil {
@@ -93,9 +109,52 @@ func buildImages() error {
 	return nil
 }
 
+// buildNginx builds imageNginx from the host's /usr/sbin/nginx (Debian's
+// nginx package) and the libraries ldd names, copied at their paths.
+func buildNginx(common []string) error {
+	nginx := envOr("E2E_NGINX", "/usr/sbin/nginx")
+	out, err := exec.Command("ldd", nginx).Output()
+	if err != nil {
+		return fmt.Errorf("the nginx image needs the host's nginx (apt-get install nginx): ldd %s: %w", nginx, err)
+	}
+	ctx, err := os.MkdirTemp("", "entrypoint-nginx-ctx")
+	if err != nil {
+		return fmt.Errorf("nginx image context: %w", err)
+	}
+	defer os.RemoveAll(ctx)
+	files := []string{nginx}
+	for _, l := range strings.Split(string(out), "\n") {
+		// "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or
+		// "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vdso has no file.
+		for _, f := range strings.Fields(l) {
+			if strings.HasPrefix(f, "/") {
+				files = append(files, f)
+			}
+		}
+	}
+	for _, f := range files {
+		if err := copyFile(f, filepath.Join(ctx, "rootfs", f)); err != nil {
+			return fmt.Errorf("nginx image context: %w", err)
+		}
+	}
+	here := filepath.Join(repoRoot(), "e2e", "docker")
+	if err := copyFile(filepath.Join(here, "nginx.conf"), filepath.Join(ctx, "nginx.conf")); err != nil {
+		return fmt.Errorf("nginx image context: %w", err)
+	}
+	args := append(append([]string{}, common...), "-f", filepath.Join(here, "Dockerfile.nginx"),
+		"--build-arg", "BASE="+imageInit, "-t", imageNginx, ctx)
+	if out, err := exec.Command("docker", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("docker %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
 func copyFile(src, dst string) error {
 	b, err := os.ReadFile(src)
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o755)
@@ -131,7 +190,11 @@ type container struct {
 func start(t *testing.T, args ...string) *container {
 	t.Helper()
 	all := append(append([]string{"run", "-d"}, labelArgs...), args...)
-	id := mustDocker(t, all...)
+	out := mustDocker(t, all...)
+	// The id is the last line: the engine may warn first ("IPv4
+	// forwarding is disabled" when dockerd runs with --ip-forward=false
+	// on a host where it is off).
+	id := out[strings.LastIndex(out, "\n")+1:]
 	c := &container{t: t, id: id}
 	t.Cleanup(func() {
 		if t.Failed() {

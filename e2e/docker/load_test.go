@@ -3,9 +3,12 @@
 package dockere2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,12 +27,26 @@ type loader struct {
 
 	mu     sync.Mutex
 	errs   []string
+	kinds  map[string]int // failure kind (refused, reset, EOF, ...) -> count
 	served map[string]int // generation -> responses
+	// line finds the generation in an answer: its submatch gen.
+	line *regexp.Regexp
+	gen  int
 }
 
+// startLoad loads the example app: half the workers on fresh connections,
+// half on kept-alive ones.
 func startLoad(t *testing.T, addr string, workers int) *loader {
 	t.Helper()
-	l := &loader{stop: make(chan struct{}), served: map[string]int{}}
+	return startLoadWith(t, addr, workers, true, appLine, 2)
+}
+
+// startLoadWith loads any server whose answer names its generation in
+// submatch gen of line; keepAlive false puts every worker on a new
+// connection per request.
+func startLoadWith(t *testing.T, addr string, workers int, keepAlive bool, line *regexp.Regexp, gen int) *loader {
+	t.Helper()
+	l := &loader{stop: make(chan struct{}), served: map[string]int{}, kinds: map[string]int{}, line: line, gen: gen}
 	fresh := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{DisableKeepAlives: true},
@@ -37,7 +54,7 @@ func startLoad(t *testing.T, addr string, workers int) *loader {
 	kept := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 	for i := range workers {
 		c := fresh
-		if i%2 == 1 {
+		if keepAlive && i%2 == 1 {
 			c = kept
 		}
 		l.wg.Add(1)
@@ -49,7 +66,7 @@ func startLoad(t *testing.T, addr string, workers int) *loader {
 					return
 				default:
 				}
-				gen, err := getGeneration(c, addr)
+				gen, err := l.getGeneration(c, addr)
 				if err == nil {
 					l.mu.Lock()
 					l.served[gen]++
@@ -58,6 +75,7 @@ func startLoad(t *testing.T, addr string, workers int) *loader {
 				if err != nil {
 					l.failed.Add(1)
 					l.mu.Lock()
+					l.kinds[failureKind(err)]++
 					if len(l.errs) < 5 {
 						l.errs = append(l.errs, err.Error())
 					}
@@ -98,12 +116,32 @@ func (l *loader) check(t *testing.T) {
 	defer l.mu.Unlock()
 	t.Logf("load: %d ok, %d failed, responses per generation %v", l.ok.Load(), l.failed.Load(), l.served)
 	if f := l.failed.Load(); f > 0 {
-		t.Errorf("%d requests failed during the swap; first errors: %q", f, l.errs)
+		t.Errorf("%d requests failed during the swap (by kind %v); first errors: %q", f, l.kinds, l.errs)
 	}
 }
 
+// failureKind names what went wrong with one request, the way the issue
+// reports them: refused (nobody listened), reset, EOF (the connection
+// closed before an answer), timeout, or other.
+func failureKind(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "connection refused"):
+		return "refused"
+	case strings.Contains(s, "connection reset"):
+		return "reset"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(s, "EOF"):
+		return "EOF"
+	case strings.Contains(s, "Timeout") || strings.Contains(s, "timeout"):
+		return "timeout"
+	case strings.HasPrefix(s, "status "):
+		return "non-2xx"
+	}
+	return "other"
+}
+
 // getGeneration does one GET / and returns the generation that answered.
-func getGeneration(c *http.Client, addr string) (string, error) {
+func (l *loader) getGeneration(c *http.Client, addr string) (string, error) {
 	resp, err := c.Get("http://" + addr + "/")
 	if err != nil {
 		return "", err
@@ -113,9 +151,9 @@ func getGeneration(c *http.Client, addr string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read body: %w", err)
 	}
-	m := appLine.FindSubmatch(body)
+	m := l.line.FindSubmatch(body)
 	if resp.StatusCode != http.StatusOK || m == nil {
 		return "", fmt.Errorf("status %d body %q", resp.StatusCode, body)
 	}
-	return string(m[2]), nil
+	return string(m[l.gen]), nil
 }

@@ -125,6 +125,7 @@ type entrypointConfig struct {
 			Address string `json:"address"`
 		} `json:"listen"`
 		Readiness    map[string]any `json:"readiness"`
+		Takeover     string         `json:"takeover"`
 		Watch        []string       `json:"watch"`
 		Validate     []string       `json:"validate"`
 		DrainTimeout string         `json:"drainTimeout"`
@@ -382,6 +383,24 @@ func TestChartSeveralApps(t *testing.T) {
 	}
 	if want := []string{"http", "https", "grpc", "metrics"}; !slices.Equal(names, want) {
 		t.Errorf("service ports %v, want %v (debug has service: false)", names, want)
+	}
+}
+
+// TestChartTakeover: the takeover value reaches the app's config, an
+// app's own value wins over the chart-wide one, and the default readiness
+// gate is auto, so a server that binds its own port is ready at its
+// listen() without any readiness value.
+func TestChartTakeover(t *testing.T) {
+	a := epConfig(t, render(t)).Apps[0]
+	if a.Takeover != "auto" || a.Readiness["type"] != "auto" {
+		t.Errorf("defaults: takeover %q readiness %v, want auto and auto", a.Takeover, a.Readiness)
+	}
+	if a := epConfig(t, render(t, "--set", "takeover=on")).Apps[0]; a.Takeover != "on" {
+		t.Errorf("--set takeover=on: app takeover %q", a.Takeover)
+	}
+	apps := epConfig(t, render(t, "-f", ciValues(t, "several-apps-values.yaml"), "--set", "takeover=on")).Apps
+	if apps[0].Takeover != "on" || apps[1].Takeover != "off" {
+		t.Errorf("several apps with takeover=on: web %q grpc %q, want on (chart-wide) and off (its own)", apps[0].Takeover, apps[1].Takeover)
 	}
 }
 

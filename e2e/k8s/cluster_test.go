@@ -24,12 +24,18 @@ import (
 //	E2E_IMAGE_ENTRYPOINT        the entrypoint image (Dockerfile target entrypoint)
 //	E2E_IMAGE_DEMO              the demo image (example app under entrypoint)
 //	E2E_IMAGE_PLAIN             an image without entrypoint (initContainer mode)
+//	E2E_IMAGE_SELFBIND          examples/selfbind alone, FROM scratch (bind takeover)
 //	E2E_NODE_IP                 where NodePorts answer (k8s-local: 10.244.77.1)
 //	ENTRYPOINT_E2E_KEEP=1       leave the namespace behind for debugging
+//	E2E_NAMESPACE               namespace of the run (default entrypoint-e2e)
+//
+// namespace is E2E_NAMESPACE or entrypoint-e2e: runs that share a
+// cluster keep out of each other's way.
+var namespace = envOr("E2E_NAMESPACE", "entrypoint-e2e")
+
 const (
-	namespace = "entrypoint-e2e"
-	release   = "e2e"
-	fullname  = "e2e-entrypoint"
+	release  = "e2e"
+	fullname = "e2e-entrypoint"
 )
 
 type cluster struct {
@@ -201,6 +207,7 @@ type status struct {
 		} `json:"current"`
 		Others     []json.RawMessage `json:"others"`
 		Restarts   int               `json:"restarts"`
+		Takeover   string            `json:"takeover"`
 		LastAction *result           `json:"lastAction"`
 		LastChange *result           `json:"lastChange"`
 	} `json:"apps"`

@@ -24,17 +24,19 @@ LISTENER = obj({"name": NAME, "port": PORT, "servicePort": PORT,
                 "nodePort": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
                 "service": BOOL}, required=["name", "port"],
                desc="a socket entrypoint binds: {name, port, servicePort, nodePort, service}")
-READINESS = obj({"type": {"enum": ["notify", "http", "tcp", "exec", "delay", "none"]},
+READINESS = obj({"type": {"enum": ["auto", "notify", "listen", "http", "tcp", "exec", "delay", "none"]},
                  "address": STR, "command": ARGV, "delay": {"anyOf": [{"const": ""}, DUR]},
                  "timeout": {"anyOf": [{"const": ""}, DUR]}},
                 desc="the gate a new generation passes before the old one is stopped")
+TAKEOVER = {"enum": ["auto", "on", "off"],
+            "description": "bind takeover: the app's own bind() of a listened port gets the owned socket (auto: when the kernel allows it; on: fail at start otherwise; off)"}
 SIGNAL = {"type": "string", "pattern": "^(SIG)?[A-Z0-9+]+$|^[0-9]+$", "description": "a signal: SIGTERM, TERM or 15"}
 APPNAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
            "description": "an app name: lowercase letters, digits and '-' (a metrics label and a CLI argument)"}
 APP = obj({"name": APPNAME, "command": dict(ARGV, minItems=1),
            "env": {"type": "object", "additionalProperties": {"type": "string"}},
            "listeners": {"type": "array", "items": LISTENER}, "readiness": READINESS,
-           "watch": ARGV, "validate": ARGV, "drainTimeout": dur("drain timeout of this app"),
+           "takeover": TAKEOVER, "watch": ARGV, "validate": ARGV, "drainTimeout": dur("drain timeout of this app"),
            "stopSignal": SIGNAL, "restart": obj({"policy": {"enum": ["exit", "restart"]}}, extra=True),
            "onChange": {"type": "string", "pattern": "^(swap|restart|signal:[A-Z0-9]+)$"}},
           required=["name", "command"], desc="one app entrypoint runs")
@@ -67,6 +69,7 @@ schema = {
   "command": ARGV,
   "listeners": {"type": "array", "items": LISTENER},
   "readiness": READINESS,
+  "takeover": TAKEOVER,
   "termination": obj({"drainTimeout": dur("how long a stopped generation may drain"),
                       "preStopDelay": dur("how long the pod serves after it was told to stop"),
                       "preStop": {"enum": ["auto", "sleep", "entrypoint", "none"]},

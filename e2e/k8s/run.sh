@@ -11,7 +11,7 @@
 #
 #   e2e/k8s/run.sh
 #   K8S_LOCAL=/path/to/k8s-local E2E_SKIP_SETUP=1 E2E_DOCKER=0 e2e/k8s/run.sh
-#   E2E_SKIP_SETUP=1 E2E_RUN=TestClusterTwoContainers e2e/k8s/run.sh   # a subset (go test -run)
+#   E2E_SKIP_SETUP=1 E2E_RUN=TestClusterTakeover e2e/k8s/run.sh   # a subset (go test -run)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -45,6 +45,7 @@ fi
 tag=e2e-$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo dev)-$(date +%s)
 img_ep=localhost/entrypoint:$tag
 img_demo=localhost/entrypoint-demo:$tag
+img_selfbind=localhost/selfbind:$tag
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -67,13 +68,19 @@ else
   python3 "$here/mkimage.py" "$work/demo.tar" "$img_demo" "${common[@]}" --file "$work/app:/app" \
     --entrypoint '["/entrypoint","--listen",":8080","--watch","/config","--"]' --cmd '["/app"]'
 fi
+# A server that binds its own port and nothing else (no entrypoint, no
+# shell): the bind takeover's image, for mode: initContainer.
+(cd "$root" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$work/selfbind" ./examples/selfbind)
+python3 "$here/mkimage.py" "$work/selfbind.tar" "$img_selfbind" --user 65532:65532 --env PATH=/bin \
+  --file "$work/selfbind:/selfbind" --entrypoint '["/selfbind"]' --cmd '["-addr",":8080"]'
 load "$work/ep.tar"
 load "$work/demo.tar"
-log "loaded $img_ep and $img_demo into the node"
+load "$work/selfbind.tar"
+log "loaded $img_ep, $img_demo and $img_selfbind into the node"
 
 out=$work/go-test.out
 set +e
-(cd "$root" && ENTRYPOINT_E2E_K8S=1 E2E_IMAGE_ENTRYPOINT=$img_ep E2E_IMAGE_DEMO=$img_demo \
+(cd "$root" && ENTRYPOINT_E2E_K8S=1 E2E_IMAGE_ENTRYPOINT=$img_ep E2E_IMAGE_DEMO=$img_demo E2E_IMAGE_SELFBIND=$img_selfbind \
   go test -count=1 -v -timeout 30m -run "${E2E_RUN:-TestCluster}" ./e2e/k8s/) 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 set -e

@@ -14,7 +14,7 @@ import (
 type sample struct {
 	at   time.Time // when the answer (or the error) arrived
 	ok   bool
-	pid  string // from the example app's "pid=... generation=... config=..." line
+	pid  string // from the example app's "pid=... generation=... config=..." line (or selfbind's "generation=... pid=...")
 	gen  string
 	body string
 	err  string
@@ -34,7 +34,10 @@ type traffic struct {
 	samples []sample
 }
 
-var lineRe = regexp.MustCompile(`pid=(\d+) generation=(\S+)`)
+var (
+	pidRe = regexp.MustCompile(`pid=(\d+)`)
+	genRe = regexp.MustCompile(`generation=(\S+)`)
+)
 
 func startTraffic(url string, workers int) *traffic {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,8 +87,11 @@ func (tr *traffic) one(ctx context.Context) sample {
 		s.err = fmt.Sprintf("status %d: %q", resp.StatusCode, b)
 	default:
 		s.ok = true
-		if m := lineRe.FindStringSubmatch(s.body); m != nil {
-			s.pid, s.gen = m[1], m[2]
+		if m := pidRe.FindStringSubmatch(s.body); m != nil {
+			s.pid = m[1]
+		}
+		if m := genRe.FindStringSubmatch(s.body); m != nil {
+			s.gen = m[1]
 		}
 	}
 	return s

@@ -5,12 +5,15 @@
 // tests, the image and the benchmark run it under entrypoint's bind
 // takeover.
 //
-// net/http drops a request that it reads after Shutdown began (the client
-// sees EOF): a connection accepted a moment before the signal loses its
-// request, under any supervisor. -lame-duck closes the listener first and
-// lets such connections be read and served before Shutdown.
-//
 //	selfbind -addr :8080 [-lame-duck 1s]
+//
+// A plain Shutdown is not quite graceful when the listening socket is
+// shared with the next generation: net/http drops, unanswered, a request
+// it reads after Shutdown began (conn.serve returns when the server is
+// shutting down), and a connection accepted a moment before the stop
+// signal is such a request; its client sees EOF. -lame-duck closes the
+// listener first and keeps answering what was already accepted (with
+// Connection: close) for that long before Shutdown.
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,7 +36,7 @@ func main() {
 	addr := flag.String("addr", ":8080", "address to bind")
 	startDelay := flag.Duration("start-delay", 0, "wait this long before binding (a slow start-up)")
 	exitEarly := flag.Bool("exit-before-listen", false, "exit 3 instead of binding (a broken release)")
-	lameDuck := flag.Duration("lame-duck", 0, "on SIGTERM, stop accepting and keep serving this long before Shutdown")
+	lameDuck := flag.Duration("lame-duck", 0, "on SIGTERM, stop accepting and answer what was accepted for this long before Shutdown")
 	flag.Parse()
 	if *exitEarly {
 		fmt.Fprintln(os.Stderr, "selfbind: broken on purpose")
@@ -50,11 +54,16 @@ func main() {
 	})}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	var stopping atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		<-stop
+		stopping.Store(true)
 		if *lameDuck > 0 {
+			// Keep-alives off: every answer says Connection: close, and
+			// idle kept-alive connections are closed now.
+			srv.SetKeepAlivesEnabled(false)
 			ln.Close()
 			time.Sleep(*lameDuck)
 		}
@@ -63,8 +72,7 @@ func main() {
 		srv.Shutdown(ctx)
 	}()
 	log.Printf("selfbind: serving on %s", ln.Addr())
-	err = srv.Serve(ln)
-	if !errors.Is(err, http.ErrServerClosed) && !(*lameDuck > 0 && errors.Is(err, net.ErrClosed)) {
+	if err := srv.Serve(ln); !stopping.Load() && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatalf("selfbind: %v", err)
 	}
 	// Serve returns as soon as the listener is closed; Shutdown is still

@@ -106,7 +106,7 @@ config file and the Service ports read it, so they cannot disagree.
 {{- if and $v.config.watch (or $v.config.files $v.config.existingConfigMap) }}
 {{- $watch = list $v.config.mountPath }}
 {{- end }}
-{{- $apps = list (dict "name" $v.appName "command" $v.command "listeners" $v.listeners "readiness" $v.readiness "watch" $watch "validate" $v.config.validate "onChange" $v.config.onChange) }}
+{{- $apps = list (dict "name" $v.appName "command" $v.command "listeners" $v.listeners "readiness" $v.readiness "takeover" $v.takeover "watch" $watch "validate" $v.config.validate "onChange" $v.config.onChange) }}
 {{- end }}
 {{- dict "apps" $apps | toJson }}
 {{- end }}
@@ -162,6 +162,7 @@ swapped in place instead.
 {{- end }}
 {{- if .validate }}{{ $_ := set $a "validate" .validate }}{{ end }}
 {{- if .onChange }}{{ $_ := set $a "onChange" .onChange }}{{ end }}
+{{- with (default $v.takeover .takeover) }}{{ $_ := set $a "takeover" . }}{{ end }}
 {{- $_ := set $a "drainTimeout" (default $v.termination.drainTimeout .drainTimeout) }}
 {{- $_ := set $a "stopSignal" (default $v.termination.stopSignal .stopSignal) }}
 {{- $_ := set $a "restart" (default (dict "policy" $v.restartPolicy) .restart) }}
