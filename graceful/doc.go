@@ -36,7 +36,7 @@
 //
 // LISTEN_PID must equal the app's pid, and Go cannot run code between fork
 // and exec. So with sockets, Spawn executes /proc/self/exe with
-// earlysig.ShimEnv set to the app's path; the init() of package
+// shim.Env set to the app's path; the init() of package
 // graceful/shim, which every binary that spawns with sockets imports, drops
 // ShimEnv, sets LISTEN_PID=getpid() and execve()s the app with the argv it
 // was given, before the binary's heavier packages are initialised. Same

@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/entrypoint/entrypoint/earlysig"
+	"github.com/entrypoint/entrypoint/graceful/shim"
 	"github.com/entrypoint/entrypoint/reaper"
 )
 
@@ -64,7 +64,7 @@ func Run(ctx context.Context, r *reaper.Reaper, c Command) ([]byte, int, error) 
 	var extra []uintptr
 	if s := c.Sockets; s.Len() > 0 {
 		env = append(withoutVars(env, handedVars()), s.handoffEnv()...)
-		env = append(env, earlysig.ShimEnv+"="+path)
+		env = append(env, shim.Env+"="+path)
 		exe = "/proc/self/exe"
 		for _, f := range s.files {
 			fd, err := rawFd(f)

@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/entrypoint/entrypoint/earlysig"
 	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
@@ -31,7 +30,7 @@ func handedVars() []string {
 		"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
 		"SERVER_STARTER_PORT", "SERVER_STARTER_GENERATION",
 		"NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-		"ENTRYPOINT_GENERATION", earlysig.ShimEnv, shim.TakeoverEnv, shim.ErrFdEnv,
+		"ENTRYPOINT_GENERATION", shim.Env, shim.TakeoverEnv, shim.ErrFdEnv,
 	}
 }
 
@@ -91,7 +90,7 @@ func Spawn(spec Spec) (int, error) {
 		// /proc/self/exe is this very binary even if the file was replaced
 		// or deleted since: the shim always matches the init.
 		exe = "/proc/self/exe"
-		env = append(env, earlysig.ShimEnv+"="+spec.Path)
+		env = append(env, shim.Env+"="+spec.Path)
 		pipe, err := newExecErrPipe(3 + spec.Sockets.Len())
 		if err != nil {
 			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
@@ -203,7 +202,7 @@ func SpawnProbe(child *os.File) (int, error) {
 		return 0, fmt.Errorf("takeover probe: %w", err)
 	}
 	defer null.Close()
-	env := []string{earlysig.ShimEnv + "=", shim.TakeoverEnv + "=3"}
+	env := []string{shim.Env + "=", shim.TakeoverEnv + "=3"}
 	closeOnExecInherited()
 	pid, err := syscall.ForkExec("/proc/self/exe", []string{"entrypoint-takeover-probe"}, &syscall.ProcAttr{
 		Env: env, Files: []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), fd},
