@@ -90,6 +90,9 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log := newLogger(cfg, stderr)
 	slog.SetDefault(log)
+	for _, note := range cfg.Notes {
+		log.Info(note)
+	}
 
 	if os.Getpid() != 1 {
 		// Orphans of the app re-parent to the nearest subreaper; without
