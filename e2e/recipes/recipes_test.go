@@ -172,3 +172,24 @@ func recipeUvicorn(t *testing.T, e *ep, addr string) {
 	}
 	t.Logf("%d swaps: %d/%d failed %v (uvicorn's close of just-accepted connections at its stop)", swaps, total-l.ok, total, l.failures)
 }
+
+// uvicorn sends no READY=1. Under --readiness notify it serves while the
+// gate waits; entrypoint says so within seconds, naming --readiness and
+// its choices, instead of staying silent until the gate's timeout.
+func TestNotifyGateSaysWhenNoReady(t *testing.T) {
+	py := need(t, "/usr/bin/python3")
+	dir := t.TempDir()
+	pythonApp(t, dir)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	e := startNoWait(t, "--listen", addr, "--readiness", "notify", "--", py, "-m", "uvicorn", "--app-dir", dir,
+		"--host", "127.0.0.1", "--port", strconv.Itoa(port), "--lifespan", "off", "--no-access-log", "app:asgi")
+	deadline := time.Now().Add(50 * time.Second) // well before the gate's 60 s timeout
+	for !strings.Contains(e.log.String(), "no READY=1 yet") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	log := e.log.String()
+	if !strings.Contains(log, "no READY=1 yet") || !strings.Contains(log, "set --readiness to auto") || strings.Contains(log, "not ready") {
+		t.Fatalf("no early line naming --readiness:\n%s", log)
+	}
+}
