@@ -24,7 +24,7 @@ LISTENER = obj({"name": NAME, "port": PORT, "servicePort": PORT,
                 "nodePort": {"type": ["integer", "null"], "minimum": 1, "maximum": 65535},
                 "service": BOOL}, required=["name", "port"],
                desc="a socket entrypoint binds: {name, port, servicePort, nodePort, service}")
-READINESS = obj({"type": {"enum": ["notify", "http", "tcp", "exec", "delay", "none"]},
+READINESS = obj({"type": {"enum": ["auto", "notify", "listen", "http", "tcp", "exec", "delay", "none"]},
                  "address": STR, "command": ARGV, "delay": {"anyOf": [{"const": ""}, DUR]},
                  "timeout": {"anyOf": [{"const": ""}, DUR]}},
                 desc="the gate a new generation passes before the old one is stopped")
