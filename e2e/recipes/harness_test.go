@@ -189,20 +189,6 @@ func (e *ep) app() supervisor.AppStatus {
 	return st.Apps[0]
 }
 
-// waitGeneration polls until the app's current generation is n or later
-// and ready.
-func (e *ep) waitGeneration(n int) {
-	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if a := e.app(); a.Current != nil && a.Current.N >= n && a.Ready {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("never reached generation %d: %+v", n, e.app())
-}
-
 // recipe is what every server's test checks: n swaps through the control
 // socket while 4 clients send requests on a new connection each, and not
 // one of them fails. It returns the number of requests served.
