@@ -275,7 +275,10 @@ func classify(err error) string {
 		return "refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "reset"
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		// net/http's name for an EOF before the first response byte on a
+		// connection it had just opened (transport.go errServerClosedIdle).
+		strings.Contains(err.Error(), "server closed idle connection"):
 		return "eof"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
