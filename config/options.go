@@ -56,9 +56,15 @@ func setDuration(f func(c *Config, a *App) *Duration) func(*Config, *App, []stri
 	}
 }
 
-func setFields(f func(c *Config, a *App) *[]string) func(*Config, *App, []string) error {
+// setCommand splits a command given as one string with shell-style
+// quoting (splitCommand); the file takes an argv list instead.
+func setCommand(f func(c *Config, a *App) *[]string) func(*Config, *App, []string) error {
 	return func(c *Config, a *App, v []string) error {
-		*f(c, a) = strings.Fields(last(v))
+		argv, err := splitCommand(last(v))
+		if err != nil {
+			return fmt.Errorf("%w: %q; quote as in a shell, e.g. 'nginx -t -g \"daemon off;\"', or give an argv list in the file", err, last(v))
+		}
+		*f(c, a) = argv
 		return nil
 	}
 }
@@ -175,7 +181,7 @@ func options() []option {
 				}
 				return nil
 			}},
-		{name: "stop-signal", yaml: "stopSignal", arg: "SIGNAL", app: true, def: "SIGTERM",
+		{name: "stop-signal", yaml: "stopSignal", arg: "SIGNAL", app: true, def: "SIGTERM; for nginx SIGQUIT, haproxy SIGUSR1, lighttpd SIGINT, apache2/httpd SIGWINCH",
 			help: "signal that asks a generation to stop (swap, restart, shutdown)",
 			set: func(_ *Config, a *App, v []string) error {
 				return a.StopSignal.Decode(last(v))
@@ -199,8 +205,8 @@ func options() []option {
 			help: "answer the app's own bind() of a --listen address with the owned socket (seccomp; Linux 5.9+, sets no_new_privs); on: fail at start if unavailable",
 			set:  setString(func(_ *Config, a *App) *string { return &a.Takeover })},
 		{name: "readiness-command", yaml: "readiness.command", arg: "CMD", app: true, def: "none",
-			help: "exec gate's command, split on spaces (no shell quoting; use the file for arguments with spaces)",
-			set:  setFields(func(_ *Config, a *App) *[]string { return &a.Readiness.Command })},
+			help: "exec gate's command, split into words like a shell does ('...', \"...\", \\); it gets ENTRYPOINT_APP_PID, the new generation's pid",
+			set:  setCommand(func(_ *Config, a *App) *[]string { return &a.Readiness.Command })},
 		{name: "readiness-address", yaml: "readiness.address", arg: "ADDR", app: true, def: "none",
 			help: "http gate's URL or tcp gate's host:port; one only the new generation serves",
 			set:  setString(func(_ *Config, a *App) *string { return &a.Readiness.Address })},
@@ -217,8 +223,8 @@ func options() []option {
 			help: "collapse a burst of changes into one",
 			set:  setDuration(func(_ *Config, a *App) *Duration { return &a.WatchDebounce })},
 		{name: "validate", yaml: "validate", arg: "CMD", app: true, def: "none",
-			help: "command run after a change and before --on-change, split on spaces; non-zero exit cancels",
-			set:  setFields(func(_ *Config, a *App) *[]string { return &a.Validate })},
+			help: "command run after a change and before --on-change, split into words like a shell does ('...', \"...\", \\); non-zero exit cancels",
+			set:  setCommand(func(_ *Config, a *App) *[]string { return &a.Validate })},
 		{name: "validate-timeout", yaml: "validateTimeout", arg: "DURATION", app: true, def: defaultValidateTimeout.String(),
 			help: "a validate command still running by then is killed and the change rejected; reloads wait meanwhile",
 			set:  setDuration(func(_ *Config, a *App) *Duration { return &a.ValidateTimeout })},

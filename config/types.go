@@ -39,6 +39,10 @@ type Config struct {
 
 	// Source names where the config came from, for messages (not YAML).
 	Source string `json:"-"`
+	// Notes are defaults Load chose that the user should hear about once
+	// (a known server's graceful stop signal); the caller logs each at
+	// info level. Not YAML.
+	Notes []string `json:"-"`
 }
 
 // Health configures the HTTP endpoints.

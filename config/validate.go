@@ -40,6 +40,9 @@ func setDefaults(c *Config) {
 		}
 		if a.StopSignal == 0 {
 			a.StopSignal = Signal(syscall.SIGTERM)
+			if note := knownServerStop(a); note != "" {
+				c.Notes = append(c.Notes, note)
+			}
 		}
 		orDuration(&a.DrainTimeout, defaultDrainTimeout)
 		a.Restart.Policy = strings.ToLower(or(a.Restart.Policy, "exit"))

@@ -63,7 +63,7 @@ func ExampleSpawn() {
 	select {
 	case err := <-ready:
 		if err != nil {
-			fmt.Println(err) // readiness gate notify: no READY=1 within 60s
+			fmt.Println(err) // readiness gate notify: no READY=1 within 60s; ... another --readiness ...
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			<-exited
 			return

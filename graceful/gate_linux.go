@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -73,7 +74,7 @@ func NewGate(r config.Readiness) (Gate, error) {
 	case "none":
 		return noneGate{}, nil
 	case "notify":
-		return notifyGate{timeout: timeout}, nil
+		return notifyGate{timeout: timeout, hint: notifyHintAfter, log: slog.Default()}, nil
 	case "listen":
 		return eventGate{timeout: timeout, listen: true}, nil
 	case "auto":
@@ -122,7 +123,16 @@ func (g delayGate) Wait(ctx context.Context, _ Target) error {
 	}
 }
 
-type notifyGate struct{ timeout time.Duration }
+// notifyHintAfter is how long the notify gate waits for READY=1 before it
+// says, once, that the app may never send it: an app that serves without
+// sd_notify would otherwise sit silent until the gate's timeout (60 s).
+const notifyHintAfter = 5 * time.Second
+
+type notifyGate struct {
+	timeout time.Duration
+	hint    time.Duration // notifyHintAfter; shorter in tests
+	log     *slog.Logger
+}
 
 func (g notifyGate) Wait(ctx context.Context, t Target) error {
 	if t.Notify == nil {
@@ -130,13 +140,27 @@ func (g notifyGate) Wait(ctx context.Context, t Target) error {
 	}
 	timer := time.NewTimer(g.timeout)
 	defer timer.Stop()
-	select {
-	case <-t.Notify.Ready():
-		return nil
-	case <-timer.C:
-		return &notReady{msg: "readiness gate notify: no READY=1 within " + seconds(g.timeout)}
-	case <-ctx.Done():
-		return fmt.Errorf("readiness gate notify: %w", ctx.Err())
+	var hint <-chan time.Time
+	if g.hint > 0 && g.hint < g.timeout {
+		h := time.NewTimer(g.hint)
+		defer h.Stop()
+		hint = h.C
+	}
+	for {
+		select {
+		case <-t.Notify.Ready():
+			return nil
+		case <-hint:
+			hint = nil
+			g.log.Warn("readiness gate notify: no READY=1 yet; if the app does not send it (sd_notify), set --readiness to "+
+				"auto (READY=1 or listen() on every owned socket), listen, exec, http, tcp, delay or none",
+				"pid", t.Pid, "waited", g.hint, "timeout", g.timeout)
+		case <-timer.C:
+			return &notReady{msg: "readiness gate notify: no READY=1 within " + seconds(g.timeout) +
+				"; an app that does not send it needs another --readiness (auto, listen, exec, http, tcp, delay or none)"}
+		case <-ctx.Done():
+			return fmt.Errorf("readiness gate notify: %w", ctx.Err())
+		}
 	}
 }
 

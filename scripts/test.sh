@@ -7,8 +7,9 @@
 # It installs what it needs on a fresh Debian machine: util-linux (unshare),
 # chromium, systemd (its systemd-notify drives one readiness test), the
 # servers the bind takeover is tested with (nginx, nodejs, python3; ss from
-# iproute2), staticcheck and helm (the chart's template tests; both through
-# the Go module proxy).
+# iproute2), the recipes' servers (haproxy, lighttpd, gunicorn, uwsgi with
+# its python3 plugin, python3-uvicorn), staticcheck and helm (the chart's
+# template tests; both through the Go module proxy).
 #
 # A skipped test fails the run unless scripts/skip-allowlist.txt names it
 # with a reason (internal/skipcheck reads go test -json): a runner without
@@ -28,13 +29,21 @@ command -v unshare >/dev/null || need="$need util-linux"
 command -v chromium >/dev/null || need="$need chromium"
 command -v systemd-notify >/dev/null || need="$need systemd"
 command -v nginx >/dev/null || need="$need nginx"
+# The recipes' servers (e2e/recipes), all from the Debian archive.
+command -v haproxy >/dev/null || need="$need haproxy"
+command -v lighttpd >/dev/null || need="$need lighttpd"
+command -v gunicorn >/dev/null || need="$need gunicorn"
+command -v uwsgi >/dev/null || need="$need uwsgi"
+[ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] || need="$need uwsgi-plugin-python3"
+/usr/bin/python3 -c 'import uvicorn' 2>/dev/null || need="$need python3-uvicorn"
 command -v node >/dev/null || need="$need nodejs"
 command -v python3 >/dev/null || need="$need python3"
 command -v ss >/dev/null || need="$need iproute2"
 if [ -n "$need" ] && [ "$(id -u)" = 0 ]; then
   echo "== apt-get install$need"
   export DEBIAN_FRONTEND=noninteractive
-  # nginx's package starts a daemon on port 80 unless policy-rc.d says no.
+  # nginx's, haproxy's and lighttpd's packages start a daemon on install
+  # unless policy-rc.d says no.
   made_policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1

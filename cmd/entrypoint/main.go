@@ -93,6 +93,9 @@ func serve(args []string, stderr io.Writer) int {
 	for _, w := range config.UnknownEnv(os.Environ()) {
 		log.Warn(w)
 	}
+	for _, note := range cfg.Notes {
+		log.Info(note)
+	}
 
 	if os.Getpid() != 1 {
 		// Orphans of the app re-parent to the nearest subreaper; without
