@@ -25,9 +25,11 @@ const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 16 << 10
-	maxBodyBytes      = 4 << 10
+	// idleTimeout is short: probes do not keep connections alive, and a
+	// scraper that does reconnects cheaply.
+	idleTimeout    = 30 * time.Second
+	maxHeaderBytes = 16 << 10
+	maxBodyBytes   = 4 << 10
 	// shutdownGrace bounds how long Serve waits for requests in flight
 	// once its context ends.
 	shutdownGrace = 5 * time.Second
@@ -63,6 +65,8 @@ type Server struct {
 	log   *slog.Logger
 	srv   *http.Server
 	certs *certReloader // nil without TLS
+
+	limit *limitListener
 
 	mu    sync.Mutex
 	addr  string
@@ -105,6 +109,11 @@ func New(opts Options) (*Server, error) {
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	s.srv.ConnState = func(c net.Conn, st http.ConnState) {
+		if s.limit != nil {
+			s.limit.connState(c, st)
+		}
 	}
 	if s.certs != nil {
 		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.certs.get}
@@ -204,7 +213,8 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("bind health listener %s: %w", s.opts.Listen, err)
 	}
-	s.ln = ln
+	s.limit = newLimitListener(ln, connCap(), s.log)
+	s.ln = s.limit
 	s.addr = ln.Addr().String()
 	close(s.bound)
 	return nil
