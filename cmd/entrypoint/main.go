@@ -110,6 +110,10 @@ func serve(args []string, stderr io.Writer) int {
 	}})
 	go rp.Run(ctx)
 
+	// Every catchable signal is caught before any child exists (the
+	// takeover probe included): earlysig finishes the rarer ones in the
+	// background while the package inits and the flag parsing run.
+	earlysig.Wait()
 	reg := prometheus.NewRegistry()
 	events := &lateEvents{}
 	sup, err := supervisor.New(supervisor.Options{
