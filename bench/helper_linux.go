@@ -24,7 +24,6 @@ const roleEnv = "BENCH_ROLE"
 const (
 	roleOrphans = "orphans" // BENCH_ORPHANS=n
 	roleSigRecv = "sigrecv" // BENCH_SOCK=path BENCH_SIGNAL=n
-	roleTrue    = "true"    // exits 0 at once: the Go start-up floor
 )
 
 func runHelper(role string) int {
@@ -38,8 +37,6 @@ func runHelper(role string) int {
 		return makeOrphans(n)
 	case roleSigRecv:
 		return sigRecv()
-	case roleTrue:
-		return 0
 	case roleBindLoop:
 		return bindLoop()
 	case roleShutServer:

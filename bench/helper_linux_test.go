@@ -94,6 +94,10 @@ func TestProcReaders(t *testing.T) {
 	if rss, err := rssKiB(pid); err != nil || rss <= 0 {
 		t.Errorf("rssKiB = %d, %v", rss, err)
 	}
+	// RssAnon + RssFile + RssShmem = VmRSS; a Go test binary has no shmem.
+	if m, err := rssParts(pid); err != nil || m.anon <= 0 || m.file <= 0 || m.anon+m.file > m.total {
+		t.Errorf("rssParts = %+v, %v", m, err)
+	}
 	if _, err := cpuTicks(pid); err != nil {
 		t.Errorf("cpuTicks: %v", err)
 	}

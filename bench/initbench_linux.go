@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -104,7 +105,7 @@ func (b *bench) initSection(ctx context.Context) {
 // after 1 s, then utime+stime over the next 10 s.
 func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) {
 	type result struct {
-		rss   int64
+		rss   rss
 		ticks int64
 		err   error
 	}
@@ -125,7 +126,7 @@ func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) 
 			defer stopInit(cmd, 15*time.Second)
 			time.Sleep(time.Second)
 			var c0, c1 int64
-			if r.rss, r.err = rssKiB(cmd.Process.Pid); r.err != nil {
+			if r.rss, r.err = rssParts(cmd.Process.Pid); r.err != nil {
 				return
 			}
 			if c0, r.err = cpuTicks(cmd.Process.Pid); r.err != nil {
@@ -147,9 +148,10 @@ func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) 
 		}
 		target, pass := "", ""
 		if in.name == "entrypoint" {
-			target, pass = "≤ 10 MiB", verdict(r.rss <= 10*1024)
+			target, pass = "≤ 10 MiB", verdict(r.rss.total <= 10*1024)
 		}
-		tb.row("idle RSS (VmRSS after 1 s, app: sleep)", in.name, mib(r.rss), target, pass)
+		val := fmt.Sprintf("%s (anon %s, file %s)", mib(r.rss.total), mib(r.rss.anon), mib(r.rss.file))
+		tb.row("idle RSS (VmRSS after 1 s, app: sleep; RssAnon, RssFile)", in.name, val, target, pass)
 	}
 	for i, in := range ins {
 		r := res[i]
@@ -167,21 +169,42 @@ func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) 
 }
 
 // startup times `INIT -- /bin/true`, alternating the inits run by run so
-// that drift in the machine's load hits them alike.
+// that drift in the machine's load hits them alike. entrypoint runs twice
+// a round: with the health listener and control socket off, and as a user
+// runs it (both on); the empty Go binary runs in the same rounds, so every
+// ratio compares runs under the same load.
 func (b *bench) startup(ctx context.Context, s *section, tb *table, ins []initCmd) {
 	runs := 200
 	if b.quick {
 		runs = 50
 	}
 	b.log.Info("start-up", "runs", runs)
-	times := make([][]time.Duration, len(ins))
-	errs := make([]error, len(ins))
+	type variant struct {
+		name string
+		argv func() []string
+	}
+	var vs []variant
+	for _, in := range ins {
+		vs = append(vs, variant{in.name, func() []string { return append(in.argv(true), "--", "/bin/true") }})
+		if in.name == "entrypoint" {
+			vs = append(vs, variant{"entrypoint (health + control on)", func() []string { return append(in.argv(false), "--", "/bin/true") }})
+		}
+	}
+	if b.t.emptyGo != "" {
+		vs = append(vs, variant{"empty Go binary (`func main(){}`)", func() []string { return []string{b.t.emptyGo} }})
+	} else {
+		s.note("empty Go binary skipped: %v", b.t.emptyGoErr)
+	}
+	vs = append(vs, variant{"`/bin/true` alone", func() []string { return []string{"/bin/true"} }})
+	times := make([][]time.Duration, len(vs))
+	errs := make([]error, len(vs))
 	for range runs {
-		for i, in := range ins {
+		for i, v := range vs {
 			if errs[i] != nil {
 				continue
 			}
-			cmd := command(in.argv(true), "/bin/true")
+			argv := v.argv()
+			cmd := exec.Command(argv[0], argv[1:]...)
 			t0 := time.Now()
 			if err := cmd.Run(); err != nil {
 				errs[i] = err
@@ -190,37 +213,30 @@ func (b *bench) startup(ctx context.Context, s *section, tb *table, ins []initCm
 			times[i] = append(times[i], time.Since(t0))
 		}
 	}
-	// The floors: the app alone, and a Go program that exits at once
-	// (the Go runtime's own start-up, which any Go init pays at least once).
-	var floorTrue, floorGo []time.Duration
-	for range runs {
-		t0 := time.Now()
-		if exec.Command("/bin/true").Run() == nil {
-			floorTrue = append(floorTrue, time.Since(t0))
-		}
-		cmd := exec.Command(b.t.self)
-		cmd.Env = append(os.Environ(), roleEnv+"="+roleTrue)
-		t0 = time.Now()
-		if cmd.Run() == nil {
-			floorGo = append(floorGo, time.Since(t0))
-		}
-	}
-	tb.row("start-up floor: `/bin/true` alone", "—", dur(median(floorTrue)), "", "")
-	tb.row("start-up floor: a Go binary that exits at once", "—", dur(median(floorGo)), "", "")
 	med := map[string]time.Duration{}
-	for i, in := range ins {
+	for i, v := range vs {
 		if errs[i] != nil {
-			tb.row("start-up: `INIT -- /bin/true`", in.name, "error: "+errs[i].Error(), "", "MISS")
+			tb.row("start-up: `INIT -- /bin/true`", v.name, "error: "+errs[i].Error(), "", "MISS")
 			continue
 		}
-		med[in.name] = median(times[i])
-		tb.row(fmt.Sprintf("start-up: median wall time of `INIT -- /bin/true` (%d runs)", runs), in.name, dur(med[in.name]), "", "")
+		med[v.name] = median(times[i])
+		tb.row(fmt.Sprintf("start-up: median wall time, `INIT -- /bin/true` (%d runs, p25 %s)", runs, dur(percentile(times[i], 25))), v.name, dur(med[v.name]), "", "")
 	}
-	e, ok1 := med["entrypoint"]
-	t, ok2 := med["tini"]
-	if ok1 && ok2 && t > 0 {
+	t, ok := med["tini"]
+	if !ok || t <= 0 {
+		return
+	}
+	for _, name := range []string{"entrypoint", "entrypoint (health + control on)", "empty Go binary (`func main(){}`)"} {
+		e, ok := med[name]
+		if !ok {
+			continue
+		}
 		ratio := float64(e) / float64(t)
-		tb.row("start-up ratio", "entrypoint / tini", fmt.Sprintf("%.2f×", ratio), "≤ 2×", verdict(ratio <= 2))
+		target, pass := "≤ 2×", verdict(ratio <= 2)
+		if strings.HasPrefix(name, "empty") {
+			target, pass = "", ""
+		}
+		tb.row("start-up ratio", name+" / tini", fmt.Sprintf("%.2f×", ratio), target, pass)
 	}
 }
 

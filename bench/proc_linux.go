@@ -16,20 +16,49 @@ const clockTicks = 100
 
 // rssKiB reads VmRSS from /proc/<pid>/status.
 func rssKiB(pid int) (int64, error) {
+	m, err := rssParts(pid)
+	return m.total, err
+}
+
+// rss is a process's resident memory in KiB: the total (VmRSS), its
+// anonymous part (heap, stacks: RssAnon) and the part mapped from files
+// (the binary's pages in the page cache, shared and reclaimable: RssFile).
+type rss struct{ total, anon, file int64 }
+
+// rssParts reads VmRSS, RssAnon and RssFile from /proc/<pid>/status.
+func rssParts(pid int) (rss, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
+		return rss{}, fmt.Errorf("read status of %d: %w", pid, err)
 	}
+	var m rss
+	found := false
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.ParseInt(f[0], 10, 64)
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "VmRSS":
+			m.total, found = n, true
+		case "RssAnon":
+			m.anon = n
+		case "RssFile":
+			m.file = n
 		}
 	}
-	return 0, fmt.Errorf("read status of %d: no VmRSS", pid)
+	if !found {
+		return rss{}, fmt.Errorf("read status of %d: no VmRSS", pid)
+	}
+	return m, nil
 }
 
 // cpuTicks returns utime+stime of pid from /proc/<pid>/stat.

@@ -21,6 +21,8 @@ type tools struct {
 	entryErr    error
 	app         string
 	appErr      error
+	emptyGo     string // package main; func main(){}: the Go runtime's own start
+	emptyGoErr  error
 	tini        string
 	tiniErr     error
 	startServer string
@@ -125,6 +127,9 @@ func prepare(ctx context.Context, log *slog.Logger, install bool) (*tools, error
 		t.selfbind = ""
 		log.Warn("selfbind unavailable", "err", t.selfbindErr)
 	}
+	if t.emptyGo, t.emptyGoErr = buildEmptyGo(ctx, dir); t.emptyGoErr != nil {
+		log.Warn("empty Go binary unavailable", "err", t.emptyGoErr)
+	}
 	if t.tini, t.tiniErr = aptEnsure(ctx, log, "tini", "tini", install); t.tiniErr != nil {
 		log.Warn("tini unavailable", "err", t.tiniErr)
 	}
@@ -138,4 +143,28 @@ func prepare(ctx context.Context, log *slog.Logger, install bool) (*tools, error
 		t.unshare, t.unshareErr = "", fmt.Errorf("unshare --pid needs root")
 	}
 	return t, nil
+}
+
+// buildEmptyGo builds `package main; func main(){}` as a module of its own,
+// the way the entrypoint binary is built (static, CGO_ENABLED=0): the
+// floor any Go init pays to start.
+func buildEmptyGo(ctx context.Context, dir string) (string, error) {
+	src := filepath.Join(dir, "emptygo")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return "", fmt.Errorf("create %s: %w", src, err)
+	}
+	files := map[string]string{
+		"go.mod":  "module emptygo\n",
+		"main.go": "package main\n\nfunc main() {}\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(body), 0o644); err != nil {
+			return "", fmt.Errorf("write %s: %w", name, err)
+		}
+	}
+	out := filepath.Join(dir, "emptygo-bin")
+	if err := goBuild(ctx, src, out, "."); err != nil {
+		return "", err
+	}
+	return out, nil
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,8 +22,21 @@ const minWatchdog = time.Second
 // before 5.4 and caps every backlog anyway.
 const maxBacklog = 65535
 
-// appNameRE is what metric labels and URL paths accept without escaping.
-var appNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+// validAppName reports whether s matches ^[a-z0-9][a-z0-9-]*$: what metric
+// labels and URL paths accept without escaping. Written out rather than a
+// package-level regexp, whose compilation every start-up would pay for in
+// a package init (issue 13).
+func validAppName(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+		case r == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
 
 // setDefaults fills what no layer set. A zero duration counts as unset.
 func setDefaults(c *Config) {
@@ -256,7 +268,7 @@ func validateApp(a *App, ap string, p *problems) {
 	switch {
 	case a.Name == "":
 		p.at(ap+".name", "missing; give every app after the first a unique name, like \"worker\"")
-	case len(a.Name) > 63 || !appNameRE.MatchString(a.Name):
+	case len(a.Name) > 63 || !validAppName(a.Name):
 		p.at(ap+".name", "%q is not a valid app name; use at most 63 lowercase letters, digits and '-', starting with a letter or digit, like \"web\"", a.Name)
 	}
 	switch {

@@ -35,12 +35,18 @@ const adminBase = "/debug/admin"
 //go:embed admin.html
 var adminPage string
 
-var adminTmpl = template.Must(template.New("admin").Parse(adminPage))
+// adminTemplate parses the admin page. It runs when the admin routes are
+// enabled, not in a package init: most inits never serve the page, and
+// parsing it costs every start-up (issue 13).
+func adminTemplate() *template.Template {
+	return template.Must(template.New("admin").Parse(adminPage))
+}
 
 type admin struct {
 	c     supervisor.Controller
 	token string
 	log   *slog.Logger
+	tmpl  *template.Template // adminTemplate()
 }
 
 // actionResponse has the JSON shape of the control socket's Response.
@@ -73,7 +79,7 @@ func (a *admin) page(w http.ResponseWriter, _ *http.Request) {
 		"default-src 'none'; script-src 'nonce-%[1]s'; style-src 'nonce-%[1]s'; connect-src 'self'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'", n))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
-	if err := adminTmpl.Execute(w, map[string]any{"Nonce": n, "Base": adminBase, "Header": adminHeader, "TokenRequired": a.token != ""}); err != nil {
+	if err := a.tmpl.Execute(w, map[string]any{"Nonce": n, "Base": adminBase, "Header": adminHeader, "TokenRequired": a.token != ""}); err != nil {
 		a.log.Warn("render admin page", "err", err)
 	}
 }

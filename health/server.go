@@ -137,7 +137,7 @@ func (s *Server) routes() *http.ServeMux {
 		}))
 	}
 	if s.opts.Admin {
-		a := &admin{c: s.opts.Controller, token: s.opts.AdminToken, log: s.log}
+		a := &admin{c: s.opts.Controller, token: s.opts.AdminToken, log: s.log, tmpl: adminTemplate()}
 		a.register(mux)
 	}
 	return mux

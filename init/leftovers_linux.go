@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -137,6 +138,13 @@ func (s *Supervisor) liveGroups() map[int]bool {
 // touched. It returns how many processes it ended.
 func (a *app) endLeftovers(g *gen, known []procID) int {
 	self := os.Getpid()
+	if hasChildren(self) == childrenNone {
+		// Every leftover descends from the init (it re-parents to us), so
+		// with no child at all there is nothing to find: skip the scan of
+		// /proc, which reads every process's stat (a few ms on a busy
+		// host, paid on every exit of a single app).
+		return 0
+	}
 	live := a.s.liveGroups()
 	markers := a.leftoverMarkers(g)
 	parents := processParents()
@@ -228,4 +236,45 @@ func waitPidfds(fds []int, d time.Duration) []int {
 		alive = next
 	}
 	return alive
+}
+
+// childrenAnswer is what the kernel says about a process's children.
+type childrenAnswer int
+
+const (
+	childrenUnknown childrenAnswer = iota // no /proc/PID/task/TID/children
+	childrenNone
+	childrenSome
+)
+
+// hasChildren reads /proc/PID/task/*/children (CONFIG_PROC_CHILDREN, on in
+// every distribution kernel). Children hang off the thread that forked
+// them, and an orphan re-parents to any thread of its reaper, so every
+// thread's file is read. A process that re-parents to pid does so before
+// its old parent can be reaped, so after the reaper delivered an app's
+// exit its orphans are listed here.
+func hasChildren(pid int) childrenAnswer {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return childrenUnknown
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				// The thread exited meanwhile, or the kernel lacks
+				// the file: tell apart by the task directory.
+				if _, serr := os.Stat(dir + "/" + t.Name()); serr == nil {
+					return childrenUnknown
+				}
+				continue
+			}
+			return childrenUnknown
+		}
+		if len(bytes.TrimSpace(b)) > 0 {
+			return childrenSome
+		}
+	}
+	return childrenNone
 }

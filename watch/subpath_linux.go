@@ -13,7 +13,9 @@ import (
 // tsDir matches the kubelet's timestamped data directories
 // (..2026_11_25_08_00_00.123456789): a mount whose source lies inside one
 // was bound to one version of a ConfigMap or Secret.
-var tsDir = regexp.MustCompile(`^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d+$`)
+// It is compiled where it is used, not in a package init that every
+// start-up would pay for (issue 13).
+const tsDir = `^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d+$`
 
 // SubPathWarnings returns one message for each path that can never see an
 // update because it is a subPath mount: a file bind-mounted on its own, or
@@ -73,8 +75,9 @@ func subPathWarnings(paths []string, mounts []mount) []string {
 }
 
 func hasTSComponent(p string) bool {
+	re := regexp.MustCompile(tsDir)
 	for _, c := range strings.Split(p, "/") {
-		if tsDir.MatchString(c) {
+		if re.MatchString(c) {
 			return true
 		}
 	}

@@ -113,28 +113,38 @@ func serve(args []string, stderr io.Writer) int {
 	}})
 	go rp.Run(ctx)
 
-	reg := prometheus.NewRegistry()
-	events := &lateEvents{}
-	sup, err := supervisor.New(supervisor.Options{
-		Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log, Events: events,
-	})
+	// Every catchable signal is caught before any child exists (the
+	// takeover probe included): earlysig finishes the rarer ones in the
+	// background while the package inits and the flag parsing run.
+	earlysig.Wait()
+	opts := supervisor.Options{Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log}
+	// Metrics are served on the health listener only: without it the
+	// registry, its collectors and their protobuf machinery are not built
+	// (issue 13), and the supervisor counts into nothing.
+	var events *lateEvents
+	if cfg.Health.Listen != config.Off {
+		events = &lateEvents{}
+		opts.Events = events
+	}
+	sup, err := supervisor.New(opts)
 	if err != nil {
 		log.Error("cannot start", "err", err, "fix", hint(err))
 		return exitStartup
 	}
-	events.Events = health.NewMetrics(reg, sup, rp.Orphans)
-	// A metric that cannot be registered is a bug, not a reason to leave
-	// the app unsupervised: say so loudly and serve the rest.
-	for _, a := range cfg.Apps {
-		if err := health.RegisterAppProcess(reg, sup, a.Name); err != nil {
-			log.Error("metrics incomplete", "err", err)
-		}
-	}
-	if err := health.RegisterDefault(reg); err != nil {
-		log.Error("metrics incomplete", "err", err)
-	}
 
 	if cfg.Health.Listen != config.Off {
+		reg := prometheus.NewRegistry()
+		events.Events = health.NewMetrics(reg, sup, rp.Orphans)
+		// A metric that cannot be registered is a bug, not a reason to
+		// leave the app unsupervised: say so loudly and serve the rest.
+		for _, a := range cfg.Apps {
+			if err := health.RegisterAppProcess(reg, sup, a.Name); err != nil {
+				log.Error("metrics incomplete", "err", err)
+			}
+		}
+		if err := health.RegisterDefault(reg); err != nil {
+			log.Error("metrics incomplete", "err", err)
+		}
 		token, err := adminToken(cfg)
 		if err != nil {
 			log.Error("cannot start", "err", err)
