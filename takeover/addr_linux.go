@@ -53,22 +53,28 @@ func sockaddr(b []byte) (netip.AddrPort, bool) {
 }
 
 // covers says whether the app's bind of want (on a socket of the IPv6
-// family when wantV6) may get the owned listener o. The families must be
-// the same: a server handed a socket of another family can break in ways
-// nobody sees at bind time (nginx configured for IPv4 closes every
-// connection it accepts on an IPv6 socket). Within a family, a wildcard on
-// either side takes in the other address (the user's --listen wins,
-// narrower or wider); two specific addresses must be equal. Anything else
-// is refused with a clear line: passed through, the app's own socket would
-// work for one generation and break the next swap with EADDRINUSE.
+// family when wantV6) may get the owned listener o. An app that made an
+// IPv4 socket never gets an IPv6 one: it can break in ways nobody sees at
+// bind time (nginx configured with "listen 8080;" closes every connection
+// it accepts on an IPv6 socket). An IPv6 socket bound to the wildcard or to
+// an IPv4-mapped address would have taken IPv4 connections, so it may get
+// an IPv4 listener (Go's net.Listen("tcp", "0.0.0.0:P") makes exactly
+// that socket). Within a family, a wildcard on either side takes in the
+// other address (the user's --listen wins, narrower or wider); two
+// specific addresses must be equal. Anything else is refused with a clear
+// line: passed through, the app's own socket would work for one
+// generation and break the next swap with EADDRINUSE.
 func covers(o *owned, want netip.Addr, wantV6 bool) bool {
-	if o.v6 != wantV6 {
+	switch {
+	case o.v6 && !wantV6:
 		return false
-	}
-	if want.IsUnspecified() || o.ip.IsUnspecified() {
+	case !o.v6 && wantV6 && !want.IsUnspecified() && !want.Is4():
+		return false // a specific IPv6 address against an IPv4 listener
+	case want.IsUnspecified() || o.ip.IsUnspecified():
 		return true
+	default:
+		return o.ip == want
 	}
-	return o.ip == want
 }
 
 func (o *owned) String() string { return o.addr }

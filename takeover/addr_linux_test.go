@@ -25,11 +25,17 @@ func TestCovers(t *testing.T) {
 		{"[::]:80", true, "[::1]:80", true},
 		{"[::1]:80", true, "[::]:80", true},
 		{"[::]:80", true, "[::ffff:127.0.0.1]:80", true}, // mapped, on an IPv6 socket
-		// Families differ: refused, whatever the addresses.
+		// An IPv4 socket never gets an IPv6 listener.
 		{"[::]:80", true, "0.0.0.0:80", false},
 		{"[::]:80", true, "127.0.0.1:80", false},
-		{"0.0.0.0:80", false, "[::]:80", false},
-		{"127.0.0.1:80", false, "[::ffff:127.0.0.1]:80", false},
+		// An IPv6 socket that would have taken IPv4 may get an IPv4
+		// listener (Go's "0.0.0.0:P" is such a socket); a specific
+		// IPv6 address may not.
+		{"0.0.0.0:80", false, "[::]:80", true},
+		{"127.0.0.1:80", false, "[::]:80", true},
+		{"127.0.0.1:80", false, "[::ffff:127.0.0.1]:80", true},
+		{"127.0.0.1:80", false, "[::ffff:127.0.0.2]:80", false},
+		{"0.0.0.0:80", false, "[::1]:80", false},
 		// Two specific addresses that differ.
 		{"127.0.0.1:80", false, "127.0.0.2:80", false},
 		{"[::1]:80", true, "[::2]:80", false},

@@ -293,11 +293,12 @@ func TestTakeoverAddressMismatch(t *testing.T) {
 	}
 }
 
-// Wildcards: within one address family the owned address and the one the
-// app binds overlap, so the app gets the owned socket whichever way round
-// they are written (Go's ":P" is an IPv6 dual-stack socket, as entrypoint's
-// own ":P" is). Across families the bind is refused with a line naming both
-// and the --listen that fits.
+// Wildcards: the owned address and the one the app binds overlap, so the
+// app gets the owned socket whichever way round they are written. Go's
+// net.Listen("tcp", "0.0.0.0:P") makes an IPv6 dual-stack socket, which
+// may get an IPv4 listener; an app's IPv4 socket never gets an IPv6 one:
+// Python's http.server binding 0.0.0.0 under --listen :P is refused with a
+// line naming both and the --listen that fits.
 func TestTakeoverWildcards(t *testing.T) {
 	for _, c := range []struct{ owned, app string }{
 		{":%d", ":%d"},
@@ -314,11 +315,12 @@ func TestTakeoverWildcards(t *testing.T) {
 			get(t, fresh(5*time.Second), fmt.Sprintf("127.0.0.1:%d", port), "/")
 		})
 	}
+	py := need(t, "python3")
 	port := freePort(t)
-	e := startEPNoWait(t, "--listen", fmt.Sprintf(":%d", port), "--", selfbindBin, "-addr", fmt.Sprintf("0.0.0.0:%d", port))
+	e := startEPNoWait(t, "--listen", fmt.Sprintf(":%d", port), "--", py, "-m", "http.server", strconv.Itoa(port), "--bind", "0.0.0.0", "--directory", t.TempDir())
 	select {
 	case <-e.done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("entrypoint did not end")
 	}
 	want := fmt.Sprintf("the app binds 0.0.0.0:%d (IPv4), but entrypoint owns port %d as [::]:%d (IPv6)", port, port, port)
