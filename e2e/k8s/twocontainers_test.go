@@ -76,7 +76,10 @@ func TestClusterTwoContainers(t *testing.T) {
 	}
 
 	// shutdown in two ends two (the kubelet restarts it), and only two.
-	if out, err := exec("two", "shutdown"); err != nil {
+	// The CLI runs in two's PID namespace, so it may be killed with it
+	// (exit 137) once it said the shutdown started; the restart count
+	// below is the proof either way.
+	if out, err := exec("two", "shutdown"); err != nil && !(strings.Contains(err.Error(), "exit status 137") || strings.Contains(out, "shutdown started")) {
 		t.Fatalf("shutdown in container two: %v %s", err, out)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
