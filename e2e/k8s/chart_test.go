@@ -46,6 +46,9 @@ type object struct {
 		} `json:"endpoints"`
 		// PodDisruptionBudget
 		MinAvailable any `json:"minAvailable"`
+		// A Service's selector is a label map; a PodDisruptionBudget's
+		// has matchLabels.
+		Selector any `json:"selector"`
 	} `json:"spec"`
 }
 
@@ -470,5 +473,91 @@ func TestChartAdminAndMonitoring(t *testing.T) {
 	}
 	if img := mustGet(t, objs, "Deployment/rel-entrypoint").Spec.Template.Spec.Containers[0].Image; !strings.Contains(img, "@sha256:") {
 		t.Errorf("image %s not pinned by digest", img)
+	}
+}
+
+// TestChartTestPodOutsideSelectors: a helm test pod that carries the
+// Service's selector labels becomes one of its endpoints while it runs (it
+// has no readiness probe, so it is Ready at once) and every request the
+// Service sends it is refused. TestCluster saw 116 refused requests during
+// `helm test` before the test pod's labels were cut down.
+func TestChartTestPodOutsideSelectors(t *testing.T) {
+	objs := render(t, "-f", ciValues(t, "admin-values.yaml"))
+	pod := mustGet(t, objs, "Pod/rel-entrypoint-test-readyz")
+	selectors := map[string]map[string]string{}
+	for key, o := range objs {
+		sel := map[string]string{}
+		switch s := o.Spec.Selector.(type) {
+		case map[string]any:
+			m := s
+			if ml, ok := s["matchLabels"].(map[string]any); ok {
+				m = ml
+			}
+			for k, v := range m {
+				if vs, ok := v.(string); ok {
+					sel[k] = vs
+				}
+			}
+		}
+		if len(sel) > 0 {
+			selectors[key] = sel
+		}
+	}
+	if _, ok := selectors["Service/rel-entrypoint"]; !ok {
+		t.Fatalf("no selector found on Service/rel-entrypoint; have %v", selectors)
+	}
+	for key, sel := range selectors {
+		matches := true
+		for k, v := range sel {
+			if pod.Metadata.Labels[k] != v {
+				matches = false
+			}
+		}
+		if matches {
+			t.Errorf("the helm test pod's labels %v match the selector %v of %s", pod.Metadata.Labels, sel, key)
+		}
+	}
+}
+
+// TestChartStopSignalDefault: the chart leaves the stop signal to
+// entrypoint unless a value sets it, so a known server gets its graceful
+// stop through the chart as it does through the binary. The rendered
+// config goes through the real binary's `validate`, which prints the
+// effective config.
+func TestChartStopSignalDefault(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "entrypoint")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/entrypoint")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"default command", nil, "stopSignal: SIGTERM"},
+		{"nginx", []string{"--set-json", `command=["nginx","-g","daemon off;"]`}, "stopSignal: SIGQUIT"},
+		{"haproxy", []string{"--set-json", `command=["haproxy","-Ws","-f","/etc/haproxy/haproxy.cfg"]`}, "stopSignal: SIGUSR1"},
+		{"nginx with a value", []string{"--set-json", `command=["nginx","-g","daemon off;"]`, "--set", "termination.stopSignal=SIGTERM"}, "stopSignal: SIGTERM"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.args...)
+			cm := mustGet(t, objs, "ConfigMap/rel-entrypoint-entrypoint")
+			if strings.Contains(cm.Data["config.yaml"], "stopSignal") != slices.Contains(tc.args, "termination.stopSignal=SIGTERM") {
+				t.Errorf("config.yaml writes a stop signal only when a value sets one:\n%s", cm.Data["config.yaml"])
+			}
+			f := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(f, []byte(cm.Data["config.yaml"]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(bin, "validate", "--config", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("entrypoint validate: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("effective config lacks %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }

@@ -36,6 +36,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: entrypoint
 {{- end }}
 
+{{/*
+Labels of the helm test pod: the common ones without app.kubernetes.io/name,
+so that it never matches the selector of the Service (it would become an
+endpoint that refuses every request while the test runs), the Deployment or
+the PodDisruptionBudget.
+*/}}
+{{- define "entrypoint.testLabels" -}}
+helm.sh/chart: {{ include "entrypoint.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: entrypoint
+app.kubernetes.io/component: test
+{{- end }}
+
 {{- define "entrypoint.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "entrypoint.fullname" .) .Values.serviceAccount.name }}
@@ -164,7 +178,7 @@ swapped in place instead.
 {{- if .onChange }}{{ $_ := set $a "onChange" .onChange }}{{ end }}
 {{- with (default $v.takeover .takeover) }}{{ $_ := set $a "takeover" . }}{{ end }}
 {{- $_ := set $a "drainTimeout" (default $v.termination.drainTimeout .drainTimeout) }}
-{{- $_ := set $a "stopSignal" (default $v.termination.stopSignal .stopSignal) }}
+{{- with (default $v.termination.stopSignal .stopSignal) }}{{ $_ := set $a "stopSignal" . }}{{ end }}
 {{- $_ := set $a "restart" (default (dict "policy" $v.restartPolicy) .restart) }}
 {{- $apps = append $apps $a }}
 {{- end }}
