@@ -31,6 +31,10 @@ READINESS = obj({"type": {"enum": ["auto", "notify", "listen", "http", "tcp", "e
 TAKEOVER = {"enum": ["auto", "on", "off"],
             "description": "bind takeover: the app's own bind() of a listened port gets the owned socket (auto: when the kernel allows it; on: fail at start otherwise; off)"}
 SIGNAL = {"type": "string", "pattern": "^(SIG)?[A-Z0-9+]+$|^[0-9]+$", "description": "a signal: SIGTERM, TERM or 15"}
+# The chart-wide stop signal may be empty: entrypoint's default (SIGTERM, or
+# the graceful stop of a server it knows).
+SIGNAL_OR_DEFAULT = {"type": "string", "pattern": "^$|^(SIG)?[A-Z0-9+]+$|^[0-9]+$",
+                     "description": "a signal (SIGTERM, TERM or 15), or empty for entrypoint's default"}
 APPNAME = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
            "description": "an app name: lowercase letters, digits and '-' (a metrics label and a CLI argument)"}
 APP = obj({"name": APPNAME, "command": dict(ARGV, minItems=1),
@@ -73,7 +77,7 @@ schema = {
   "termination": obj({"drainTimeout": dur("how long a stopped generation may drain"),
                       "preStopDelay": dur("how long the pod serves after it was told to stop"),
                       "preStop": {"enum": ["auto", "sleep", "entrypoint", "none"]},
-                      "stopSignal": SIGNAL,
+                      "stopSignal": SIGNAL_OR_DEFAULT,
                       "graceMarginSeconds": {"type": "integer", "minimum": 0}}),
   "restartPolicy": {"enum": ["exit", "restart"]},
   "config": obj({"files": {"type": "object", "additionalProperties": {"type": "string"},
