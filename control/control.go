@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 const (
@@ -34,9 +34,9 @@ type Response struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
 	// Results are the reload or restart outcomes, one per app.
-	Results []supervisor.Result `json:"results,omitempty"`
+	Results []status.Result `json:"results,omitempty"`
 	// Status is set for the "status" action.
-	Status *supervisor.Status `json:"status,omitempty"`
+	Status *status.Status `json:"status,omitempty"`
 	// Started, in a message before the final Response, names an app whose
 	// reload or restart starts now: it will run to its end even if the
 	// caller leaves.
@@ -131,7 +131,7 @@ type Options struct {
 // o.AllowOtherPidns), are served. A caller that hangs up cancels its
 // request: what has not started yet will not (the supervisor asks
 // WithStartCheck, which looks at the connection, right before it starts).
-func Serve(ctx context.Context, l net.Listener, c supervisor.Controller, o Options) error {
+func Serve(ctx context.Context, l net.Listener, c status.Controller, o Options) error {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -170,7 +170,7 @@ func Serve(ctx context.Context, l net.Listener, c supervisor.Controller, o Optio
 }
 
 type server struct {
-	c          supervisor.Controller
+	c          status.Controller
 	log        *slog.Logger
 	uid        uint32
 	otherPidns bool
@@ -308,7 +308,7 @@ func (s *server) answer(ctx context.Context, c *call) Response {
 			c.hangUp()
 			cancel()
 		}()
-		results, err := run(supervisor.WithStartCheck(ctx, c.start), req.App)
+		results, err := run(status.WithStartCheck(ctx, c.start), req.App)
 		callerLeft, started := c.end()
 		// Unblock the watcher (the caller may still be reading): no
 		// goroutine outlives its request.
@@ -333,7 +333,7 @@ func (s *server) answer(ctx context.Context, c *call) Response {
 	return Response{Error: fmt.Sprintf("unknown action %q; want reload, restart, shutdown or status", req.Action)}
 }
 
-func hasApp(st supervisor.Status, name string) bool {
+func hasApp(st status.Status, name string) bool {
 	for _, a := range st.Apps {
 		if a.Name == name {
 			return true
@@ -342,7 +342,7 @@ func hasApp(st supervisor.Status, name string) bool {
 	return false
 }
 
-func appNames(st supervisor.Status) string {
+func appNames(st status.Status) string {
 	names := make([]string, 0, len(st.Apps))
 	for _, a := range st.Apps {
 		names = append(names, a.Name)
@@ -350,7 +350,7 @@ func appNames(st supervisor.Status) string {
 	return strings.Join(names, ", ")
 }
 
-func failures(rs []supervisor.Result) string {
+func failures(rs []status.Result) string {
 	var msgs []string
 	for _, r := range rs {
 		if !r.OK {
@@ -482,7 +482,7 @@ type AbandonedError struct {
 	// Answered: the init confirmed the cancel; Results are the actions
 	// that had finished by then.
 	Answered bool
-	Results  []supervisor.Result
+	Results  []status.Result
 	Err      error // ctx.Err()
 }
 

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // TestMain lets the test binary act as a CLI client run by another user.
@@ -31,45 +31,45 @@ func TestMain(m *testing.M) {
 
 type fakeController struct {
 	mu        sync.Mutex
-	st        supervisor.Status
+	st        status.Status
 	rollback  string
 	block     bool // Reload waits until its ctx ends
-	begin     bool // with block: the action starts (supervisor.Begins) first
+	begin     bool // with block: the action starts (status.Begins) first
 	calls     []string
 	started   []string
 	shutdowns []string
 }
 
 func newFake() *fakeController {
-	return &fakeController{st: supervisor.Status{Pid: 1, Apps: []supervisor.AppStatus{
-		{Name: "web", State: supervisor.StateRunning, Ready: true, Current: &supervisor.Generation{N: 1, Pid: 100, Phase: "ready"}},
-		{Name: "api", State: supervisor.StateRunning, Ready: true, Current: &supervisor.Generation{N: 5, Pid: 200, Phase: "ready"}},
+	return &fakeController{st: status.Status{Pid: 1, Apps: []status.AppStatus{
+		{Name: "web", State: status.StateRunning, Ready: true, Current: &status.Generation{N: 1, Pid: 100, Phase: status.PhaseReady}},
+		{Name: "api", State: status.StateRunning, Ready: true, Current: &status.Generation{N: 5, Pid: 200, Phase: status.PhaseReady}},
 	}}}
 }
 
-func (f *fakeController) Status() supervisor.Status {
+func (f *fakeController) Status() status.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.st
-	st.Apps = append([]supervisor.AppStatus(nil), f.st.Apps...)
+	st.Apps = append([]status.AppStatus(nil), f.st.Apps...)
 	return st
 }
 
-func (f *fakeController) Reload(ctx context.Context, app string) ([]supervisor.Result, error) {
+func (f *fakeController) Reload(ctx context.Context, app string) ([]status.Result, error) {
 	return f.act(ctx, "reload", app)
 }
 
-func (f *fakeController) Restart(ctx context.Context, app string) ([]supervisor.Result, error) {
+func (f *fakeController) Restart(ctx context.Context, app string) ([]status.Result, error) {
 	return f.act(ctx, "restart", app)
 }
 
-func (f *fakeController) act(ctx context.Context, kind, app string) ([]supervisor.Result, error) {
+func (f *fakeController) act(ctx context.Context, kind, app string) ([]status.Result, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, kind+" "+app)
 	block, begin := f.block, f.begin
 	f.mu.Unlock()
 	if block {
-		if begin && supervisor.Begins(ctx, "web") {
+		if begin && status.Begins(ctx, "web") {
 			f.mu.Lock()
 			f.started = append(f.started, "web")
 			f.mu.Unlock()
@@ -79,22 +79,22 @@ func (f *fakeController) act(ctx context.Context, kind, app string) ([]superviso
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []supervisor.Result
+	var out []status.Result
 	for i := range f.st.Apps {
 		a := &f.st.Apps[i]
 		if app != "" && a.Name != app {
 			continue
 		}
-		if !supervisor.Begins(ctx, a.Name) {
+		if !status.Begins(ctx, a.Name) {
 			return out, ctx.Err()
 		}
 		f.started = append(f.started, a.Name)
-		r := supervisor.Result{App: a.Name, Action: kind, From: a.Current.N, To: a.Current.N}
+		r := status.Result{App: a.Name, Action: kind, From: a.Current.N, To: a.Current.N}
 		if f.rollback != "" {
 			r.Reason = f.rollback
 		} else {
 			r.OK, r.To = true, a.Current.N+1
-			a.Current = &supervisor.Generation{N: r.To, Pid: a.Current.Pid + 1, Phase: "ready"}
+			a.Current = &status.Generation{N: r.To, Pid: a.Current.Pid + 1, Phase: status.PhaseReady}
 		}
 		out = append(out, r)
 	}
@@ -110,7 +110,7 @@ func (f *fakeController) Shutdown(reason string) {
 func (f *fakeController) Ping(context.Context) error { return nil }
 
 // serve runs Serve on l until the test ends.
-func serve(t *testing.T, l net.Listener, c supervisor.Controller) context.CancelFunc {
+func serve(t *testing.T, l net.Listener, c status.Controller) context.CancelFunc {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

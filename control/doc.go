@@ -3,7 +3,7 @@
 // request per connection and get the outcome back once the action
 // finished.
 //
-// The server reads the supervisor only through supervisor.Controller and
+// The server reads the supervisor only through status.Controller and
 // never acts itself. A caller that hangs up cancels its request: the
 // supervisor asks the connection (supervisor.WithStartCheck) right before
 // it starts an action, and the caller is told, before the outcome, each

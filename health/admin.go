@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // adminActionTimeout bounds how long an admin request waits for a reload
@@ -43,7 +43,7 @@ func adminTemplate() *template.Template {
 }
 
 type admin struct {
-	c     supervisor.Controller
+	c     status.Controller
 	token string
 	log   *slog.Logger
 	tmpl  *template.Template // adminTemplate()
@@ -51,10 +51,10 @@ type admin struct {
 
 // actionResponse has the JSON shape of the control socket's Response.
 type actionResponse struct {
-	OK      bool                `json:"ok"`
-	Error   string              `json:"error,omitempty"`
-	Results []supervisor.Result `json:"results,omitempty"`
-	Status  *supervisor.Status  `json:"status,omitempty"`
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error,omitempty"`
+	Results []status.Result `json:"results,omitempty"`
+	Status  *status.Status  `json:"status,omitempty"`
 }
 
 func (a *admin) register(mux *http.ServeMux) {
@@ -168,7 +168,7 @@ func (a *admin) action(kind string) http.HandlerFunc {
 		}
 		var mu sync.Mutex
 		var started []string
-		results, err := run(supervisor.WithStartCheck(ctx, func(app string) bool {
+		results, err := run(status.WithStartCheck(ctx, func(app string) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			started = append(started, app)
@@ -203,7 +203,7 @@ func (a *admin) shutdown(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, actionResponse{OK: true})
 }
 
-func hasApp(st supervisor.Status, name string) bool {
+func hasApp(st status.Status, name string) bool {
 	for _, a := range st.Apps {
 		if a.Name == name {
 			return true
@@ -213,7 +213,7 @@ func hasApp(st supervisor.Status, name string) bool {
 }
 
 // failures joins the reasons of the failed results, "" when all succeeded.
-func failures(rs []supervisor.Result) string {
+func failures(rs []status.Result) string {
 	var msgs []string
 	for _, r := range rs {
 		if !r.OK {

@@ -3,7 +3,7 @@
 // per check), /metrics from a private Prometheus registry, and, when
 // enabled, the admin page /debug/admin with its JSON API.
 //
-// It reads the supervisor only through supervisor.Controller and asks it to
+// It reads the supervisor only through status.Controller and asks it to
 // act; it never signals, starts or waits for a process itself. Metrics
 // implements supervisor.Events so the supervisor can count what happened
 // without knowing about Prometheus.

@@ -7,14 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/entrypoint/entrypoint/health"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // The wiring in cmd/entrypoint: metrics on a private registry, fed by the
 // supervisor's Events, and one listener for probes, metrics and admin.
 func ExampleNew() {
-	var sup supervisor.Controller // the running supervisor
-	var orphans func() uint64     // the reaper's orphan count
+	var sup status.Controller // the running supervisor
+	var orphans func() uint64 // the reaper's orphan count
 
 	reg := prometheus.NewRegistry()
 	events := health.NewMetrics(reg, sup, orphans) // pass as supervisor.Options.Events

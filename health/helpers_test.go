@@ -12,55 +12,55 @@ import (
 	"testing"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // fakeController is a supervisor whose state the test sets directly.
 type fakeController struct {
 	mu        sync.Mutex
-	st        supervisor.Status
+	st        status.Status
 	pingStuck bool // Ping blocks until its ctx ends, like a stuck loop
 	panicky   bool // Status panics
 	reloadErr error
 	rollback  string // Reload fails with this reason when set
 	calls     []string
 	shutdowns []string
-	// untilDone: Reload starts (supervisor.Begins), says so on this
+	// untilDone: Reload starts (status.Begins), says so on this
 	// channel, then waits until its ctx ends (a caller that leaves).
 	untilDone chan string
 }
 
-func newFake(apps ...supervisor.AppStatus) *fakeController {
-	return &fakeController{st: supervisor.Status{Pid: 1, Started: time.Now().Add(-time.Minute), Apps: apps}}
+func newFake(apps ...status.AppStatus) *fakeController {
+	return &fakeController{st: status.Status{Pid: 1, Started: time.Now().Add(-time.Minute), Apps: apps}}
 }
 
-func runningApp(name string, n int) supervisor.AppStatus {
-	return supervisor.AppStatus{
-		Name: name, State: supervisor.StateRunning, Ready: true,
-		Current: &supervisor.Generation{N: n, Pid: 1000 + n, Started: time.Now().Add(-90 * time.Second), Phase: "ready"},
+func runningApp(name string, n int) status.AppStatus {
+	return status.AppStatus{
+		Name: name, State: status.StateRunning, Ready: true,
+		Current: &status.Generation{N: n, Pid: 1000 + n, Started: time.Now().Add(-90 * time.Second), Phase: status.PhaseReady},
 	}
 }
 
-func (f *fakeController) set(fn func(st *supervisor.Status)) {
+func (f *fakeController) set(fn func(st *status.Status)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(&f.st)
 }
 
-func (f *fakeController) Status() supervisor.Status {
+func (f *fakeController) Status() status.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.panicky {
 		panic("fake status exploded")
 	}
 	st := f.st
-	st.Apps = append([]supervisor.AppStatus(nil), f.st.Apps...)
+	st.Apps = append([]status.AppStatus(nil), f.st.Apps...)
 	return st
 }
 
-func (f *fakeController) Reload(ctx context.Context, app string) ([]supervisor.Result, error) {
+func (f *fakeController) Reload(ctx context.Context, app string) ([]status.Result, error) {
 	if f.untilDone != nil {
-		if supervisor.Begins(ctx, app) {
+		if status.Begins(ctx, app) {
 			f.untilDone <- app
 		}
 		<-ctx.Done()
@@ -69,27 +69,27 @@ func (f *fakeController) Reload(ctx context.Context, app string) ([]supervisor.R
 	return f.act("reload", app)
 }
 
-func (f *fakeController) Restart(ctx context.Context, app string) ([]supervisor.Result, error) {
+func (f *fakeController) Restart(ctx context.Context, app string) ([]status.Result, error) {
 	return f.act("restart", app)
 }
 
 // act bumps the generation of app (or every app), as a successful swap
 // does, unless the test made it fail.
-func (f *fakeController) act(kind, app string) ([]supervisor.Result, error) {
+func (f *fakeController) act(kind, app string) ([]status.Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, kind+" "+app)
 	if f.reloadErr != nil {
 		return nil, f.reloadErr
 	}
-	var out []supervisor.Result
+	var out []status.Result
 	for i := range f.st.Apps {
 		a := &f.st.Apps[i]
 		if app != "" && a.Name != app {
 			continue
 		}
 		from := a.Current.N
-		r := supervisor.Result{App: a.Name, Action: kind, From: from, To: from, At: time.Now(), Duration: 1500 * time.Millisecond}
+		r := status.Result{App: a.Name, Action: kind, From: from, To: from, At: time.Now(), Duration: 1500 * time.Millisecond}
 		if f.rollback != "" {
 			r.Reason = f.rollback
 		} else {

@@ -11,13 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sys/unix"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 const namespace = "entrypoint"
 
 // Metrics counts supervisor events in Prometheus metrics and reports the
-// supervisor's state at scrape time. It implements supervisor.Events; every
+// supervisor's state at scrape time. It implements status.Events; every
 // method is safe for concurrent use and never blocks.
 type Metrics struct {
 	reloads         *prometheus.CounterVec
@@ -31,14 +31,14 @@ type Metrics struct {
 	leftovers       *prometheus.CounterVec
 }
 
-var _ supervisor.Events = (*Metrics)(nil)
+var _ status.Events = (*Metrics)(nil)
 
 // NewMetrics registers the init's metrics on reg: event counters fed
 // through the returned Metrics, gauges read from c.Status() at scrape
 // time, and entrypoint_zombies_reaped_total read from orphans (nil: not
 // exported). It panics when the metrics are already registered on reg, a
 // wiring mistake.
-func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func() uint64) *Metrics {
+func NewMetrics(reg prometheus.Registerer, c status.Controller, orphans func() uint64) *Metrics {
 	m := &Metrics{
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: prometheus.BuildFQName(namespace, "", "reloads_total"),
@@ -102,28 +102,28 @@ func NewMetrics(reg prometheus.Registerer, c supervisor.Controller, orphans func
 	return m
 }
 
-// TakeoverCall implements supervisor.Events.
+// TakeoverCall implements status.Events.
 func (m *Metrics) TakeoverCall(app, call, result string) {
 	m.takeoverCalls.WithLabelValues(app, call, result).Inc()
 }
 
-// WatchFailed implements supervisor.Events.
+// WatchFailed implements status.Events.
 func (m *Metrics) WatchFailed(app string) {
 	m.watchFailures.WithLabelValues(app).Inc()
 }
 
-// LeftoversEnded implements supervisor.Events.
+// LeftoversEnded implements status.Events.
 func (m *Metrics) LeftoversEnded(app string, n int) {
 	m.leftovers.WithLabelValues(app).Add(float64(n))
 }
 
-// SignalForwarded implements supervisor.Events.
+// SignalForwarded implements status.Events.
 func (m *Metrics) SignalForwarded(_ string, sig syscall.Signal) {
 	m.signals.WithLabelValues(signalName(sig)).Inc()
 }
 
-// ActionDone implements supervisor.Events.
-func (m *Metrics) ActionDone(r supervisor.Result) {
+// ActionDone implements status.Events.
+func (m *Metrics) ActionDone(r status.Result) {
 	switch r.Action {
 	case "reload":
 		result := "success"
@@ -137,12 +137,12 @@ func (m *Metrics) ActionDone(r supervisor.Result) {
 	}
 }
 
-// AppRestarted implements supervisor.Events.
+// AppRestarted implements status.Events.
 func (m *Metrics) AppRestarted(app string) {
 	m.restarts.WithLabelValues(app, "policy").Inc()
 }
 
-// ConfigChange implements supervisor.Events.
+// ConfigChange implements status.Events.
 func (m *Metrics) ConfigChange(app, result string) {
 	m.configChanges.WithLabelValues(app, result).Inc()
 	if result == "validate_failed" {
@@ -161,11 +161,11 @@ func signalName(sig syscall.Signal) string {
 // statusCollector reports gauges from one Status snapshot per scrape, so
 // they are consistent with each other and never stale.
 type statusCollector struct {
-	c                                                      supervisor.Controller
+	c                                                      status.Controller
 	up, generation, draining, crashLoop, takeover, watchUp *prometheus.Desc
 }
 
-func newStatusCollector(c supervisor.Controller) *statusCollector {
+func newStatusCollector(c status.Controller) *statusCollector {
 	return &statusCollector{
 		c: c,
 		up: prometheus.NewDesc(prometheus.BuildFQName(namespace, "", "app_up"),
@@ -199,20 +199,21 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		up, gen := 0.0, 0.0
 		if a.Current != nil {
 			gen = float64(a.Current.N)
-			if a.Current.Phase == "ready" {
+			if a.Current.Phase == status.PhaseReady {
 				up = 1
 			}
-			draining = draining || a.Current.Phase == "draining"
 		}
+		// A generation being drained is never Current: the supervisor
+		// moves it to Others when it stops serving.
 		for _, o := range a.Others {
-			draining = draining || o.Phase == "draining"
+			draining = draining || o.Phase == status.PhaseDraining
 		}
 		ch <- prometheus.MustNewConstMetric(s.up, prometheus.GaugeValue, up, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.generation, prometheus.GaugeValue, gen, a.Name)
 		ch <- prometheus.MustNewConstMetric(s.crashLoop, prometheus.GaugeValue, b2f(a.CrashLoop), a.Name)
 		if a.Takeover != "" {
 			state, _, _ := strings.Cut(a.Takeover, ":")
-			ch <- prometheus.MustNewConstMetric(s.takeover, prometheus.GaugeValue, b2f(state == supervisor.TakeoverActive), a.Name, state)
+			ch <- prometheus.MustNewConstMetric(s.takeover, prometheus.GaugeValue, b2f(state == status.TakeoverActive), a.Name, state)
 		}
 		if a.Watch != nil {
 			ch <- prometheus.MustNewConstMetric(s.watchUp, prometheus.GaugeValue, b2f(a.Watch.OK), a.Name)
@@ -248,7 +249,7 @@ var errNoGeneration = errors.New("health: app has no current generation")
 // RegisterAppProcess exports the process metrics (CPU, memory, fds, start
 // time) of app's current generation as entrypoint_app_process_*{app=...},
 // following the PID across swaps. Workers of the app are not included.
-func RegisterAppProcess(reg prometheus.Registerer, c supervisor.Controller, app string) error {
+func RegisterAppProcess(reg prometheus.Registerer, c status.Controller, app string) error {
 	pid := func() (int, error) {
 		for _, a := range c.Status().Apps {
 			if a.Name == app && a.Current != nil && a.Current.Pid > 0 {

@@ -13,21 +13,21 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 func TestMetricsCountEventsAndReadStatus(t *testing.T) {
-	f := newFake(runningApp("web", 7), supervisor.AppStatus{Name: "worker", State: supervisor.StateBackoff, CrashLoop: true})
-	f.set(func(st *supervisor.Status) {
-		st.Apps[0].Others = []supervisor.Generation{{N: 6, Pid: 1006, Phase: "draining"}}
+	f := newFake(runningApp("web", 7), status.AppStatus{Name: "worker", State: status.StateBackoff, CrashLoop: true})
+	f.set(func(st *status.Status) {
+		st.Apps[0].Others = []status.Generation{{N: 6, Pid: 1006, Phase: status.PhaseDraining}}
 	})
 	reg := prometheus.NewRegistry()
 	var orphans uint64 = 3
 	m := NewMetrics(reg, f, func() uint64 { return orphans })
 
-	m.ActionDone(supervisor.Result{App: "web", Action: "reload", OK: true, Duration: 300 * time.Millisecond})
-	m.ActionDone(supervisor.Result{App: "web", Action: "reload", OK: false, Duration: 70 * time.Second})
-	m.ActionDone(supervisor.Result{App: "web", Action: "restart", OK: true})
+	m.ActionDone(status.Result{App: "web", Action: "reload", OK: true, Duration: 300 * time.Millisecond})
+	m.ActionDone(status.Result{App: "web", Action: "reload", OK: false, Duration: 70 * time.Second})
+	m.ActionDone(status.Result{App: "web", Action: "restart", OK: true})
 	m.AppRestarted("worker")
 	m.AppRestarted("worker")
 	m.SignalForwarded("web", syscall.SIGTERM)
@@ -80,8 +80,8 @@ func TestMetricsCountEventsAndReadStatus(t *testing.T) {
 	}
 
 	// The gauges follow the supervisor without any event.
-	f.set(func(st *supervisor.Status) {
-		st.Apps[0].Current = &supervisor.Generation{N: 8, Pid: 1008, Phase: "ready"}
+	f.set(func(st *status.Status) {
+		st.Apps[0].Current = &status.Generation{N: 8, Pid: 1008, Phase: status.PhaseReady}
 		st.Apps[0].Others = nil
 	})
 	orphans = 5
@@ -128,8 +128,8 @@ entrypoint_draining 1
 
 func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	// The test process stands in for the app's current generation.
-	f := newFake(supervisor.AppStatus{Name: "web", State: supervisor.StateStarting}, runningApp("api", 1))
-	f.set(func(st *supervisor.Status) { st.Apps[1].Current.Pid = os.Getpid() })
+	f := newFake(status.AppStatus{Name: "web", State: status.StateStarting}, runningApp("api", 1))
+	f.set(func(st *status.Status) { st.Apps[1].Current.Pid = os.Getpid() })
 	reg := prometheus.NewRegistry()
 	if err := RegisterAppProcess(reg, f, "web"); err != nil {
 		t.Fatal(err)
@@ -152,8 +152,8 @@ func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	}
 
 	// Swap: web gets a generation (our PID), and is measured from then on.
-	f.set(func(st *supervisor.Status) {
-		st.Apps[0].Current = &supervisor.Generation{N: 1, Pid: os.Getpid(), Phase: "ready"}
+	f.set(func(st *status.Status) {
+		st.Apps[0].Current = &status.Generation{N: 1, Pid: os.Getpid(), Phase: status.PhaseReady}
 	})
 	fams = gather(t, reg)
 	if _, ok := value(fams["entrypoint_app_process_start_time_seconds"], map[string]string{"app": "web"}); !ok {

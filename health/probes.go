@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // pingTimeout bounds the event-loop check: kubelet's default probe timeout
@@ -19,23 +19,23 @@ const pingTimeout = 900 * time.Millisecond
 const loopCheck = "supervisor-loop"
 
 type probes struct {
-	c supervisor.Controller
+	c status.Controller
 }
 
 // checks evaluates one probe kind. healthz is the union of livez and
 // readyz; a check both report (app-NAME) fails when either fails.
-func (p *probes) checks(ctx context.Context, kind string) []supervisor.Check {
-	var live, ready []supervisor.Check
+func (p *probes) checks(ctx context.Context, kind string) []status.Check {
+	var live, ready []status.Check
 	st := p.c.Status()
 	if kind != "readyz" {
-		ping := supervisor.Check{Name: loopCheck, OK: true}
+		ping := status.Check{Name: loopCheck, OK: true}
 		pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 		if err := p.c.Ping(pctx); err != nil {
-			ping = supervisor.Check{Name: loopCheck, Reason: "event loop did not answer: " + err.Error()}
+			ping = status.Check{Name: loopCheck, Reason: "event loop did not answer: " + err.Error()}
 		}
 		cancel()
 		_, appChecks := st.Live()
-		live = append([]supervisor.Check{ping}, appChecks...)
+		live = append([]status.Check{ping}, appChecks...)
 	}
 	if kind != "livez" {
 		_, ready = st.Ready()
@@ -49,8 +49,8 @@ func (p *probes) checks(ctx context.Context, kind string) []supervisor.Check {
 	return merge(live, ready)
 }
 
-func merge(a, b []supervisor.Check) []supervisor.Check {
-	out := append([]supervisor.Check(nil), a...)
+func merge(a, b []status.Check) []status.Check {
+	out := append([]status.Check(nil), a...)
 	idx := make(map[string]int, len(out))
 	for i, c := range out {
 		idx[c.Name] = i
@@ -84,7 +84,7 @@ func (p *probes) handler(kind string) http.HandlerFunc {
 		w.Header().Set("Cache-Control", "no-store")
 		checks := p.checks(r.Context(), kind)
 		if name := r.PathValue("check"); name != "" {
-			var found []supervisor.Check
+			var found []status.Check
 			for _, c := range checks {
 				if c.Name == name {
 					found = append(found, c)
@@ -124,7 +124,7 @@ func (p *probes) handler(kind string) http.HandlerFunc {
 				continue
 			}
 			if c.Advisory {
-				// Shown, not counted: see supervisor.Check.Advisory.
+				// Shown, not counted: see status.Check.Advisory.
 				fmt.Fprintf(&b, "[!]%s warning: %s\n", c.Name, reason(c))
 				continue
 			}
@@ -145,7 +145,7 @@ func (p *probes) handler(kind string) http.HandlerFunc {
 	}
 }
 
-func reason(c supervisor.Check) string {
+func reason(c status.Check) string {
 	if c.Reason == "" {
 		return "no reason given"
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/entrypoint/entrypoint/config"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 func TestProbesFollowAppState(t *testing.T) {
@@ -16,35 +16,35 @@ func TestProbesFollowAppState(t *testing.T) {
 
 	cases := []struct {
 		name        string
-		set         func(st *supervisor.Status)
+		set         func(st *status.Status)
 		stuck       bool
 		live, ready int
 		want        string // in the failing probe's body
 	}{
-		{"starting is live, not ready", func(st *supervisor.Status) {
-			st.Apps[0] = supervisor.AppStatus{Name: "web", State: supervisor.StateStarting,
-				Others: []supervisor.Generation{{N: 1, Pid: 1001, Phase: "starting"}}}
+		{"starting is live, not ready", func(st *status.Status) {
+			st.Apps[0] = status.AppStatus{Name: "web", State: status.StateStarting,
+				Others: []status.Generation{{N: 1, Pid: 1001, Phase: status.PhaseStarting}}}
 		}, false, 200, 500, "[-]app-web failed: starting"},
-		{"running is ready", func(st *supervisor.Status) { st.Apps[0] = runningApp("web", 1) }, false, 200, 200, ""},
-		{"swapping stays ready", func(st *supervisor.Status) {
+		{"running is ready", func(st *status.Status) { st.Apps[0] = runningApp("web", 1) }, false, 200, 200, ""},
+		{"swapping stays ready", func(st *status.Status) {
 			st.Apps[0] = runningApp("web", 1)
-			st.Apps[0].State = supervisor.StateSwapping
-			st.Apps[0].Others = []supervisor.Generation{{N: 2, Pid: 1002, Phase: "starting"}}
+			st.Apps[0].State = status.StateSwapping
+			st.Apps[0].Others = []status.Generation{{N: 2, Pid: 1002, Phase: status.PhaseStarting}}
 		}, false, 200, 200, ""},
-		{"restarting is not ready", func(st *supervisor.Status) {
-			st.Apps[0] = supervisor.AppStatus{Name: "web", State: supervisor.StateRestarting,
-				Others: []supervisor.Generation{{N: 1, Pid: 1001, Phase: "draining"}}}
+		{"restarting is not ready", func(st *status.Status) {
+			st.Apps[0] = status.AppStatus{Name: "web", State: status.StateRestarting,
+				Others: []status.Generation{{N: 1, Pid: 1001, Phase: status.PhaseDraining}}}
 		}, false, 200, 500, "[-]app-web failed: restarting"},
-		{"shutting down is live, not ready", func(st *supervisor.Status) {
+		{"shutting down is live, not ready", func(st *status.Status) {
 			st.Apps[0] = runningApp("web", 1)
-			st.Apps[0].State, st.Apps[0].Ready = supervisor.StateStopping, false
+			st.Apps[0].State, st.Apps[0].Ready = status.StateStopping, false
 			st.ShuttingDown = true
 		}, false, 200, 500, "[-]shutdown failed: shutting down"},
-		{"crash loop fails liveness", func(st *supervisor.Status) {
+		{"crash loop fails liveness", func(st *status.Status) {
 			st.ShuttingDown = false
-			st.Apps[0] = supervisor.AppStatus{Name: "web", State: supervisor.StateBackoff, CrashLoop: true}
+			st.Apps[0] = status.AppStatus{Name: "web", State: status.StateBackoff, CrashLoop: true}
 		}, false, 500, 500, "[-]app-web failed: crash loop"},
-		{"stuck event loop fails liveness", func(st *supervisor.Status) { st.Apps[0] = runningApp("web", 1) },
+		{"stuck event loop fails liveness", func(st *status.Status) { st.Apps[0] = runningApp("web", 1) },
 			true, 500, 200, "[-]supervisor-loop failed: event loop did not answer"},
 	}
 	for _, tc := range cases {
@@ -99,8 +99,8 @@ func TestProbeVerboseListsEveryCheck(t *testing.T) {
 		t.Errorf("readyz?verbose = %d %q, want 200 %q", r.code, r.body, want)
 	}
 
-	f.set(func(st *supervisor.Status) {
-		st.Apps[1] = supervisor.AppStatus{Name: "api", State: supervisor.StateBackoff, CrashLoop: true}
+	f.set(func(st *status.Status) {
+		st.Apps[1] = status.AppStatus{Name: "api", State: status.StateBackoff, CrashLoop: true}
 	})
 	r = do(t, nil, "GET", base+"/healthz?verbose", nil)
 	want = "[+]supervisor-loop ok\n[+]app-web ok\n[-]app-api failed: crash loop; backoff\n[+]shutdown ok\nhealthz check failed\n"
@@ -115,7 +115,7 @@ func TestProbeVerboseListsEveryCheck(t *testing.T) {
 }
 
 func TestProbeSingleCheckRoutes(t *testing.T) {
-	f := newFake(runningApp("web", 1), supervisor.AppStatus{Name: "api", State: supervisor.StateStarting})
+	f := newFake(runningApp("web", 1), status.AppStatus{Name: "api", State: status.StateStarting})
 	_, base, _ := start(t, Options{Controller: f})
 	for _, tc := range []struct {
 		path string

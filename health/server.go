@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/entrypoint/entrypoint/config"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // Timeouts of the HTTP server. Probes and scrapes are quick; admin actions
@@ -52,7 +52,7 @@ type Options struct {
 	// reads it from its file or env. Empty is allowed only on loopback.
 	AdminToken string
 	// Controller is the supervisor; required.
-	Controller supervisor.Controller
+	Controller status.Controller
 	// Registry is gathered by /metrics; nil serves no /metrics.
 	Registry *prometheus.Registry
 	// Logger defaults to slog.Default().

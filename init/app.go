@@ -14,6 +14,7 @@ import (
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/reaper"
+	"github.com/entrypoint/entrypoint/status"
 	"github.com/entrypoint/entrypoint/takeover"
 	"github.com/entrypoint/entrypoint/watch"
 )
@@ -45,12 +46,12 @@ type request struct {
 	ctx    context.Context
 	op     opKind
 	reason string
-	reply  chan Result
+	reply  chan status.Result
 }
 
 // begins says whether r may start now: its asker is still waiting and the
 // WithStartCheck hook, if any, agrees.
-func (r request) begins(app string) bool { return Begins(r.ctx, app) }
+func (r request) begins(app string) bool { return status.Begins(r.ctx, app) }
 
 // gen is one generation: one start of the app's command.
 type gen struct {
@@ -64,7 +65,7 @@ type gen struct {
 	exit    reaper.Exit
 
 	// guarded by Supervisor.mu
-	phase        string
+	phase        status.Phase
 	status       string
 	readyAt      time.Time
 	lastWatchdog time.Time
@@ -118,20 +119,20 @@ type app struct {
 
 	// guarded by Supervisor.mu
 	stopSig        syscall.Signal
-	state          State
+	state          status.State
 	everReady      bool
 	pendingSigs    []syscall.Signal
 	cur            *gen
 	others         []*gen // starting or draining beside cur
 	restarts       int
 	consecutive    int // quick failures in a row
-	lastAction     *Result
-	lastChange     *Result
+	lastAction     *status.Result
+	lastChange     *status.Result
 	exitCode       *int
 	endedContainer bool
 	watchErr       string    // why the config watch is not running; "" while it runs
 	watchSince     time.Time // when it stopped
-	validating     *Validation
+	validating     *status.Validation
 	// failedWhenStopped: shutdown found the app waiting in its restart
 	// backoff after a failure, so its exit code is its own, not ours.
 	failedWhenStopped bool
@@ -145,7 +146,7 @@ func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
 		foreground: foreground,
 		reqs:       make(chan request, 64),
 		stopCh:     make(chan struct{}),
-		state:      StateStarting,
+		state:      status.StateStarting,
 		backoff:    cfg.Restart.Backoff.D(),
 	}
 	gate, err := graceful.NewGate(cfg.Readiness)
@@ -307,7 +308,7 @@ func (a *app) spawn() (*gen, error) {
 		}
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: "starting"}
+	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: status.PhaseStarting}
 	g.pidfd = openPidfd(pid, exitCh) // before anyone reads exitCh
 	if ch != nil {
 		g.take = a.startTakeover(g, ch)
@@ -379,13 +380,13 @@ func (a *app) markReady(g, retire *gen) {
 	a.s.mu.Lock()
 	if retire != nil {
 		a.removeOtherLocked(g)
-		retire.phase = "draining"
+		retire.phase = status.PhaseDraining
 		a.others = append(a.others, retire)
 	}
-	g.phase = "ready"
+	g.phase = status.PhaseReady
 	g.readyAt, g.lastWatchdog = now, now
 	a.cur = g
-	a.state = StateRunning
+	a.state = status.StateRunning
 	first := !a.everReady
 	a.everReady = true
 	pending := a.pendingSigs
@@ -412,7 +413,7 @@ func (a *app) current() *gen {
 	return a.cur
 }
 
-func (a *app) setState(st State) {
+func (a *app) setState(st status.State) {
 	a.s.mu.Lock()
 	a.state = st
 	a.s.mu.Unlock()
@@ -451,7 +452,7 @@ func (a *app) afterFailure(g *gen) bool {
 		return false
 	}
 	var waiting []request // restarts to answer once the app is back
-	answer := func(r Result) {
+	answer := func(r status.Result) {
 		for _, q := range waiting {
 			q.reply <- r
 		}
@@ -472,7 +473,7 @@ func (a *app) afterFailure(g *gen) bool {
 		}
 		a.consecutive++
 		a.restarts++
-		a.state = StateBackoff
+		a.state = status.StateBackoff
 		attempt := a.consecutive
 		a.s.mu.Unlock()
 		a.s.events.AppRestarted(a.cfg.Name)
@@ -485,7 +486,7 @@ func (a *app) afterFailure(g *gen) bool {
 				break wait
 			case <-a.stopCh:
 				timer.Stop()
-				answer(Result{App: a.cfg.Name, Action: "restart", Reason: errStopping.Error(), At: time.Now()})
+				answer(status.Result{App: a.cfg.Name, Action: "restart", Reason: errStopping.Error(), At: time.Now()})
 				a.s.mu.Lock()
 				sig := a.stopSig
 				a.s.mu.Unlock()
@@ -524,7 +525,7 @@ func (a *app) afterFailure(g *gen) bool {
 		a.setCurrent(ng)
 		if err := a.await(ng); err != nil {
 			if errors.Is(err, errStopping) {
-				answer(Result{App: a.cfg.Name, Action: "restart", Reason: err.Error(), At: time.Now()})
+				answer(status.Result{App: a.cfg.Name, Action: "restart", Reason: err.Error(), At: time.Now()})
 				a.stopAll()
 				return false
 			}
@@ -552,30 +553,30 @@ func (a *app) end(code int, endedContainer bool) {
 	a.s.mu.Lock()
 	a.exitCode = &code
 	a.endedContainer = endedContainer
-	a.state = StateExited
+	a.state = status.StateExited
 	if code != 0 && endedContainer {
-		a.state = StateFailed
+		a.state = status.StateFailed
 	}
 	a.s.mu.Unlock()
 }
 
 // request queues op for the run goroutine and waits for its outcome.
-func (a *app) request(ctx context.Context, op opKind, reason string) (Result, error) {
-	r := request{ctx: ctx, op: op, reason: reason, reply: make(chan Result, 1)}
+func (a *app) request(ctx context.Context, op opKind, reason string) (status.Result, error) {
+	r := request{ctx: ctx, op: op, reason: reason, reply: make(chan status.Result, 1)}
 	select {
 	case a.reqs <- r:
 	case <-a.stopCh:
-		return Result{}, fmt.Errorf("%s %s: %w", op, a.cfg.Name, errStopping)
+		return status.Result{}, fmt.Errorf("%s %s: %w", op, a.cfg.Name, errStopping)
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return status.Result{}, ctx.Err()
 	}
 	select {
 	case res := <-r.reply:
 		return res, nil
 	case <-a.stopCh:
-		return Result{}, fmt.Errorf("%s %s: %w", op, a.cfg.Name, errStopping)
+		return status.Result{}, fmt.Errorf("%s %s: %w", op, a.cfg.Name, errStopping)
 	case <-ctx.Done():
-		return Result{}, ctx.Err()
+		return status.Result{}, ctx.Err()
 	}
 }
 
@@ -606,7 +607,7 @@ drain:
 			break drain
 		}
 	}
-	var res Result
+	var res status.Result
 	if r.op == opSwap {
 		res = a.swap(r.reason)
 	} else {
@@ -624,8 +625,8 @@ drain:
 	}
 }
 
-func (a *app) result(op string, ok bool, reason string, from *gen, start time.Time) Result {
-	r := Result{App: a.cfg.Name, Action: op, OK: ok, Reason: reason, Duration: time.Since(start), At: time.Now()}
+func (a *app) result(op string, ok bool, reason string, from *gen, start time.Time) status.Result {
+	r := status.Result{App: a.cfg.Name, Action: op, OK: ok, Reason: reason, Duration: time.Since(start), At: time.Now()}
 	if from != nil {
 		r.From, r.To, r.Pid = from.n, from.n, from.pid
 	}
@@ -635,7 +636,7 @@ func (a *app) result(op string, ok bool, reason string, from *gen, start time.Ti
 	return r
 }
 
-func (a *app) finish(r Result) Result {
+func (a *app) finish(r status.Result) status.Result {
 	a.s.mu.Lock()
 	a.lastAction = &r
 	a.s.mu.Unlock()
@@ -650,7 +651,7 @@ func (a *app) finish(r Result) Result {
 
 // swap is DESIGN rule 5: start N+1, gate, then drain N; on failure N+1 is
 // killed and N keeps serving. Readiness stays true throughout.
-func (a *app) swap(reason string) Result {
+func (a *app) swap(reason string) status.Result {
 	start := time.Now()
 	old := a.current()
 	if a.stopping() {
@@ -659,11 +660,11 @@ func (a *app) swap(reason string) Result {
 	if old == nil || !old.alive() {
 		return a.finish(a.result("reload", false, "no generation is running", old, start))
 	}
-	a.setState(StateSwapping)
+	a.setState(status.StateSwapping)
 	a.log.Info("hot swap", "from", old.n, "pid", old.pid, "reason", reason)
 	g, err := a.spawn()
 	if err != nil {
-		a.setState(StateRunning)
+		a.setState(status.StateRunning)
 		return a.finish(a.result("reload", false, err.Error(), old, start))
 	}
 	a.addOther(g)
@@ -674,7 +675,7 @@ func (a *app) swap(reason string) Result {
 		}
 		a.kill(g)
 		a.removeOther(g)
-		a.setState(StateRunning)
+		a.setState(status.StateRunning)
 		return a.finish(a.result("reload", false, fmt.Sprintf("generation %d (pid %d) %v; generation %d keeps serving", g.n, g.pid, err, old.n), old, start))
 	}
 	a.markReady(g, old)
@@ -719,17 +720,17 @@ func (a *app) settle(g *gen, sig syscall.Signal, deadline <-chan struct{}) bool 
 
 // restart is DESIGN rule 6: stop N (drain), then start N+1; not ready in
 // between, sockets stay open so connections wait in the backlog.
-func (a *app) restart(reason string) Result {
+func (a *app) restart(reason string) status.Result {
 	start := time.Now()
 	old := a.current()
 	if a.stopping() {
 		return a.result("restart", false, errStopping.Error(), old, start)
 	}
-	a.setState(StateRestarting)
+	a.setState(status.StateRestarting)
 	a.log.Info("full restart", "reason", reason)
 	if old != nil && old.alive() {
 		a.s.mu.Lock()
-		old.phase = "draining"
+		old.phase = status.PhaseDraining
 		a.others = append(a.others, old)
 		a.cur = nil
 		a.s.mu.Unlock()
@@ -807,7 +808,7 @@ func (a *app) kill(g *gen) {
 // signal, then all share one drain deadline, then SIGKILL.
 func (a *app) stopAll() {
 	a.s.mu.Lock()
-	a.state = StateStopping
+	a.state = status.StateStopping
 	sig := a.stopSig
 	gens := slices.Clone(a.others)
 	cur := a.cur
@@ -932,7 +933,7 @@ func (a *app) onChange(c watch.Change) {
 	start := time.Now()
 	a.log.Info("config changed", "hash", short(c.Hash), "previous", short(c.Previous))
 	record := func(ok bool, result, reason, output string) {
-		r := Result{App: a.cfg.Name, Action: "config", OK: ok, Reason: reason, Output: output, Duration: time.Since(start), At: time.Now()}
+		r := status.Result{App: a.cfg.Name, Action: "config", OK: ok, Reason: reason, Output: output, Duration: time.Since(start), At: time.Now()}
 		if cur := a.current(); cur != nil {
 			r.To, r.Pid = cur.n, cur.pid
 		}
@@ -957,7 +958,7 @@ func (a *app) onChange(c watch.Change) {
 			case <-ctx.Done():
 			}
 		}()
-		a.setValidating(&Validation{Command: a.cfg.Validate, Started: time.Now(), Timeout: timeout})
+		a.setValidating(&status.Validation{Command: a.cfg.Validate, Started: time.Now(), Timeout: timeout})
 		out, code, err := graceful.Run(ctx, a.s.reaper, graceful.Command{Argv: a.cfg.Validate, Env: a.env(), Dir: a.cfg.Dir, Sockets: a.sockets})
 		a.setValidating(nil)
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
@@ -982,7 +983,7 @@ func (a *app) onChange(c watch.Change) {
 		record(true, "signalled", "sent "+config.SignalName(sig), "")
 		return
 	}
-	var r Result
+	var r status.Result
 	if a.cfg.OnChange == "restart" {
 		r = a.restart("config changed")
 	} else {
@@ -991,7 +992,7 @@ func (a *app) onChange(c watch.Change) {
 	record(r.OK, outcome(r.OK), r.Reason, "")
 }
 
-func (a *app) setValidating(v *Validation) {
+func (a *app) setValidating(v *status.Validation) {
 	a.s.mu.Lock()
 	a.validating = v
 	a.s.mu.Unlock()
@@ -1010,8 +1011,8 @@ func (a *app) env() []string {
 	return graceful.CommandEnv(a.cfg.Env)
 }
 
-func (a *app) statusLocked() AppStatus {
-	st := AppStatus{
+func (a *app) statusLocked() status.AppStatus {
+	st := status.AppStatus{
 		Name: a.cfg.Name, State: a.state,
 		Restarts: a.restarts, LastAction: a.lastAction, LastChange: a.lastChange, ExitCode: a.exitCode,
 	}
@@ -1020,29 +1021,29 @@ func (a *app) statusLocked() AppStatus {
 	}
 	st.Takeover = a.takeoverState
 	g := a.cur
-	serving := g != nil && g.phase == "ready" && g.alive()
+	serving := g != nil && g.phase == status.PhaseReady && g.alive()
 	// Ready is derived, never stored: someone ready serves and nothing
 	// is shutting down or fully restarting.
-	st.Ready = serving && (a.state == StateRunning || a.state == StateSwapping) && !a.s.shuttingDown
+	st.Ready = serving && (a.state == status.StateRunning || a.state == status.StateSwapping) && !a.s.shuttingDown
 	// A crash loop ends once a generation stayed ready for StableAfter.
 	stable := serving && time.Since(g.readyAt) >= a.cfg.Restart.StableAfter.D()
 	st.CrashLoop = a.cfg.Restart.Policy == "restart" && a.consecutive >= a.cfg.Restart.CrashLoop && !stable
 	if g != nil && g.alive() {
-		st.Current = &Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status}
-		if wd := a.cfg.Watchdog.D(); wd > 0 && g.phase == "ready" && time.Since(g.lastWatchdog) > wd {
+		st.Current = &status.Generation{N: g.n, Pid: g.pid, Started: g.started, Phase: g.phase, Status: g.status}
+		if wd := a.cfg.Watchdog.D(); wd > 0 && g.phase == status.PhaseReady && time.Since(g.lastWatchdog) > wd {
 			st.WatchdogExpired = true
 		}
 	}
 	st.Validating = a.validating
 	if len(a.cfg.Watch) > 0 {
-		st.Watch = &WatchStatus{Paths: a.cfg.Watch, OK: a.watchErr == "", Error: a.watchErr}
+		st.Watch = &status.WatchStatus{Paths: a.cfg.Watch, OK: a.watchErr == "", Error: a.watchErr}
 		if a.watchErr != "" {
 			st.Watch.Since = a.watchSince
 		}
 	}
 	for _, o := range a.others {
 		if o.alive() {
-			st.Others = append(st.Others, Generation{N: o.n, Pid: o.pid, Started: o.started, Phase: o.phase, Status: o.status})
+			st.Others = append(st.Others, status.Generation{N: o.n, Pid: o.pid, Started: o.started, Phase: o.phase, Status: o.status})
 		}
 	}
 	return st

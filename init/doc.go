@@ -6,6 +6,6 @@
 // It owns the apps' lifecycles and nothing else: sockets and readiness
 // gates come from package graceful, exit statuses only from package reaper
 // (it never waits for a process itself), config changes from package watch.
-// The HTTP and control-socket code sees it only through Controller and
-// Events and must never reach into its state.
+// The HTTP and control-socket code sees it only through package status's
+// Controller and Events and must never reach into its state.
 package supervisor

@@ -13,6 +13,7 @@ import (
 
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/reaper"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // StrayGrace is how long processes left over after the apps ended get
@@ -29,7 +30,7 @@ type Options struct {
 	// Signals is where caught signals arrive (earlysig.Incoming()).
 	Signals <-chan os.Signal
 	Logger  *slog.Logger
-	Events  Events
+	Events  status.Events
 	// Stdin, Stdout and Stderr are given to every generation; default the
 	// init's own.
 	Stdin, Stdout, Stderr *os.File
@@ -42,7 +43,7 @@ type Supervisor struct {
 	log     *slog.Logger
 	reaper  *reaper.Reaper
 	signals <-chan os.Signal
-	events  Events
+	events  status.Events
 	stdio   [3]*os.File
 	tty     bool
 	started time.Time
@@ -327,17 +328,17 @@ func (s *Supervisor) Ping(ctx context.Context) error {
 }
 
 // Reload implements Controller.
-func (s *Supervisor) Reload(ctx context.Context, name string) ([]Result, error) {
+func (s *Supervisor) Reload(ctx context.Context, name string) ([]status.Result, error) {
 	return s.act(ctx, name, opSwap)
 }
 
 // Restart implements Controller.
-func (s *Supervisor) Restart(ctx context.Context, name string) ([]Result, error) {
+func (s *Supervisor) Restart(ctx context.Context, name string) ([]status.Result, error) {
 	return s.act(ctx, name, opRestart)
 }
 
 // act runs op on the named app, or on every app one after the other.
-func (s *Supervisor) act(ctx context.Context, name string, op opKind) ([]Result, error) {
+func (s *Supervisor) act(ctx context.Context, name string, op opKind) ([]status.Result, error) {
 	var targets []*app
 	for _, a := range s.apps {
 		if name == "" || a.cfg.Name == name {
@@ -347,7 +348,7 @@ func (s *Supervisor) act(ctx context.Context, name string, op opKind) ([]Result,
 	if len(targets) == 0 {
 		return nil, fmt.Errorf("%w %q", ErrUnknownApp, name)
 	}
-	var results []Result
+	var results []status.Result
 	for _, a := range targets {
 		r, err := a.request(ctx, op, "")
 		if err != nil {
@@ -359,10 +360,10 @@ func (s *Supervisor) act(ctx context.Context, name string, op opKind) ([]Result,
 }
 
 // Status implements Controller.
-func (s *Supervisor) Status() Status {
+func (s *Supervisor) Status() status.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Pid: os.Getpid(), Started: s.started, ShuttingDown: s.shuttingDown}
+	st := status.Status{Pid: os.Getpid(), Started: s.started, ShuttingDown: s.shuttingDown}
 	for _, a := range s.apps {
 		st.Apps = append(st.Apps, a.statusLocked())
 	}
@@ -372,11 +373,11 @@ func (s *Supervisor) Status() Status {
 type noEvents struct{}
 
 func (noEvents) SignalForwarded(string, syscall.Signal) {}
-func (noEvents) ActionDone(Result)                      {}
+func (noEvents) ActionDone(status.Result)               {}
 func (noEvents) AppRestarted(string)                    {}
 func (noEvents) ConfigChange(string, string)            {}
 func (noEvents) TakeoverCall(string, string, string)    {}
 func (noEvents) WatchFailed(string)                     {}
 func (noEvents) LeftoversEnded(string, int)             {}
 
-var _ Controller = (*Supervisor)(nil)
+var _ status.Controller = (*Supervisor)(nil)

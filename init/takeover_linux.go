@@ -9,14 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/status"
 	"github.com/entrypoint/entrypoint/takeover"
-)
-
-// Takeover states of an app, as status and metrics show them.
-const (
-	TakeoverActive      = "active"
-	TakeoverOff         = "off"
-	TakeoverUnavailable = "unavailable"
 )
 
 // checkTakeover finds out once, before the first app starts, whether the
@@ -57,20 +51,20 @@ func (a *app) setupTakeover() error {
 	case len(a.cfg.Listen) == 0:
 		return nil
 	case a.cfg.Takeover == "off":
-		a.takeoverState = TakeoverOff
+		a.takeoverState = status.TakeoverOff
 		return nil
 	}
 	err := a.s.checkTakeover()
 	if err == nil {
 		a.takeover = true
-		a.takeoverState = TakeoverActive
+		a.takeoverState = status.TakeoverActive
 		a.log.Info("bind takeover active: the app's own bind() of a listened address gets the owned socket", "listen", a.sockets.Addrs())
 		return nil
 	}
 	if a.cfg.Takeover == "on" {
 		return fmt.Errorf("app %s: --takeover on, but the bind takeover is unavailable: %w; use --takeover auto to run without it", a.cfg.Name, err)
 	}
-	a.takeoverState = TakeoverUnavailable + ": " + err.Error()
+	a.takeoverState = status.TakeoverUnavailable + ": " + err.Error()
 	a.log.Warn("bind takeover unavailable; apps that take their sockets from fds 3.. (LISTEN_FDS, SERVER_STARTER_PORT) still swap, but an app that binds a listened address itself will fail with address already in use", "reason", err.Error())
 	return nil
 }
@@ -191,7 +185,7 @@ func (a *app) bindHint(g *gen) string {
 		return ""
 	}
 	why := "it is off (--takeover off)"
-	if a.takeoverState != TakeoverOff {
+	if a.takeoverState != status.TakeoverOff {
 		why = "it is " + a.takeoverState
 	}
 	return fmt.Sprintf("; if the app binds %s itself it fails with \"address already in use\": entrypoint holds that address, and the bind takeover that would hand it over is not running (%s); let the app take its socket from fd 3 (LISTEN_FDS) or turn the takeover on",

@@ -19,7 +19,7 @@ import (
 
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/control"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // validateMain prints the effective config, or every error at once.
@@ -119,7 +119,7 @@ func controlMain(action string, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printStatus(w io.Writer, st supervisor.Status) {
+func printStatus(w io.Writer, st status.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	ready, _ := st.Ready()
 	live, _ := st.Live()
@@ -151,7 +151,7 @@ func printStatus(w io.Writer, st supervisor.Status) {
 	}
 }
 
-func describe(r *supervisor.Result) string {
+func describe(r *status.Result) string {
 	if r == nil {
 		return "-"
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/entrypoint/entrypoint/health"
 	supervisor "github.com/entrypoint/entrypoint/init"
 	"github.com/entrypoint/entrypoint/reaper"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -232,7 +233,7 @@ func adminToken(cfg *config.Config) (string, error) {
 
 // lateEvents lets the supervisor exist before the metrics that read it;
 // the supervisor emits no event before Run.
-type lateEvents struct{ supervisor.Events }
+type lateEvents struct{ status.Events }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level

@@ -195,7 +195,7 @@ func (c *cluster) waitReadyPods(rel string, n int, timeout time.Duration) []pod 
 	return nil
 }
 
-// status is `entrypoint status --json` (supervisor.Status), the part read.
+// status is `entrypoint status --json` (status.Status), the part read.
 type status struct {
 	Apps []struct {
 		Name    string `json:"name"`

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/entrypoint/entrypoint/control"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 var entrypointBin string
@@ -180,7 +180,7 @@ func (e *ep) waitReady() {
 	e.t.Fatalf("entrypoint not ready in time:\n%s", e.log.String())
 }
 
-func (e *ep) app() supervisor.AppStatus {
+func (e *ep) app() status.AppStatus {
 	e.t.Helper()
 	st := e.call("status", 5*time.Second).Status
 	if st == nil || len(st.Apps) == 0 {

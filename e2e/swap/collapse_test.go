@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // Full restarts collapse as swaps do: six SIGUSR2s while one restart runs
@@ -20,7 +20,7 @@ func TestRestartTriggersCollapse(t *testing.T) {
 	// Wait until the app has stayed at one running generation for a
 	// while: a further restart would have started by then.
 	deadline := time.Now().Add(30 * time.Second)
-	var a supervisor.AppStatus
+	var a status.AppStatus
 	for stable := time.Now(); time.Since(stable) < 1500*time.Millisecond; {
 		if time.Now().After(deadline) {
 			t.Fatalf("restarts never settled: %+v", a)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // cli runs `entrypoint args... --control-socket` against e and returns
@@ -59,7 +59,7 @@ func TestGaveUpRequestDoesNotRunLater(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no outcome within --timeout 2s") || !strings.Contains(errOut, "already started and will run to its end") {
 		t.Errorf("reload that timed out during its swap: exit %d, stderr %q; want it to say the swap continues", code, errOut)
 	}
-	if a := e.app("app"); a.State != supervisor.StateSwapping {
+	if a := e.app("app"); a.State != status.StateSwapping {
 		t.Fatalf("app state %s after the first reload gave up, want swapping", a.State)
 	}
 	// A reload queued behind that swap, whose caller gives up: it never

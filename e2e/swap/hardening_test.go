@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/entrypoint/entrypoint/control"
-	supervisor "github.com/entrypoint/entrypoint/init"
 	"github.com/entrypoint/entrypoint/internal/atomicwriter"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // Issue 11 item 2, DESIGN rule 13: the exec readiness gate gets the app's
@@ -90,7 +90,7 @@ func TestDeadWatchIsLoudAndRecovers(t *testing.T) {
 	e := startEPWrapped(t, wrapper, "--config", cfg, "--health-listen", health)
 	e.waitReady()
 
-	var a supervisor.AppStatus
+	var a status.AppStatus
 	deadline := time.Now().Add(10 * time.Second)
 	for a = e.app("web"); (a.Watch == nil || a.Watch.OK) && time.Now().Before(deadline); a = e.app("web") {
 		time.Sleep(10 * time.Millisecond)
@@ -277,7 +277,7 @@ func TestExitCodeCountsAnAppInBackoff(t *testing.T) {
 		resp, err := control.Call(ctx, e.socket, "status", "")
 		cancel()
 		if err == nil && resp.Status != nil && len(resp.Status.Apps) == 2 {
-			if a := resp.Status.Apps[1]; a.State == supervisor.StateBackoff && a.Restarts > 0 {
+			if a := resp.Status.Apps[1]; a.State == status.StateBackoff && a.Restarts > 0 {
 				break
 			}
 		}

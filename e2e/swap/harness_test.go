@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/entrypoint/entrypoint/control"
-	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 var (
@@ -149,7 +149,7 @@ func startEPWrapped(t *testing.T, wrapper []string, args ...string) *ep {
 	return e
 }
 
-func (e *ep) status() supervisor.Status {
+func (e *ep) status() status.Status {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -161,7 +161,7 @@ func (e *ep) status() supervisor.Status {
 }
 
 // waitReady polls the control socket until every app is ready.
-func (e *ep) waitReady() supervisor.Status {
+func (e *ep) waitReady() status.Status {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -181,10 +181,10 @@ func (e *ep) waitReady() supervisor.Status {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.t.Fatalf("entrypoint not ready in time:\n%s", e.stderr.String())
-	return supervisor.Status{}
+	return status.Status{}
 }
 
-func (e *ep) app(name string) supervisor.AppStatus {
+func (e *ep) app(name string) status.AppStatus {
 	e.t.Helper()
 	for _, a := range e.status().Apps {
 		if a.Name == name {
@@ -192,7 +192,7 @@ func (e *ep) app(name string) supervisor.AppStatus {
 		}
 	}
 	e.t.Fatalf("no app %q", name)
-	return supervisor.AppStatus{}
+	return status.AppStatus{}
 }
 
 // addr is the first listener address of app, as bound.
@@ -213,7 +213,7 @@ func (e *ep) signal(sig syscall.Signal) {
 }
 
 // reload asks for a hot swap through the control socket, as the CLI does.
-func (e *ep) reload(app string) supervisor.Result {
+func (e *ep) reload(app string) status.Result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -225,7 +225,7 @@ func (e *ep) reload(app string) supervisor.Result {
 }
 
 // waitGeneration polls until app's current generation is at least n.
-func (e *ep) waitGeneration(app string, n int) supervisor.AppStatus {
+func (e *ep) waitGeneration(app string, n int) status.AppStatus {
 	e.t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -236,7 +236,7 @@ func (e *ep) waitGeneration(app string, n int) supervisor.AppStatus {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.t.Fatalf("app %s never reached generation %d: %+v", app, n, e.app(app))
-	return supervisor.AppStatus{}
+	return status.AppStatus{}
 }
 
 // get fetches path and returns the body, failing the test on any error.

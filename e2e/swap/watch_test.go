@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	supervisor "github.com/entrypoint/entrypoint/init"
 	"github.com/entrypoint/entrypoint/internal/atomicwriter"
+	"github.com/entrypoint/entrypoint/status"
 )
 
 // configApp starts the example app under entrypoint watching a ConfigMap-
@@ -42,7 +42,7 @@ func conf(s string) map[string]atomicwriter.Payload {
 
 // waitChange polls until the app's last config change is newer than
 // since, and returns it.
-func (e *ep) waitChange(app string, since time.Time) *supervisor.Result {
+func (e *ep) waitChange(app string, since time.Time) *status.Result {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {

@@ -1,4 +1,12 @@
-package supervisor
+// Package status holds the types the supervisor shares with everything
+// that watches or drives it: the Controller and Events interfaces, the
+// Status snapshot and its health checks, and the outcome of an action.
+//
+// It is a leaf: it imports only the standard library, so that health,
+// control and the CLI build on any OS and never depend on the supervisor
+// itself. It must never hold state or do work beyond deriving answers from
+// a snapshot.
+package status
 
 import (
 	"context"
@@ -139,6 +147,23 @@ const (
 	StateFailed     State = "failed"     // ended and not coming back
 )
 
+// Phase is where one generation is in its life.
+type Phase string
+
+const (
+	PhaseStarting Phase = "starting" // started, gate not passed yet
+	PhaseReady    Phase = "ready"    // passed its gate, serving
+	PhaseDraining Phase = "draining" // replaced or stopping, finishing work
+)
+
+// Takeover states of an app with listeners, as status and metrics show
+// them; "unavailable" is followed by ": " and the reason.
+const (
+	TakeoverActive      = "active"
+	TakeoverOff         = "off"
+	TakeoverUnavailable = "unavailable"
+)
+
 // AppStatus is one app in a Status.
 type AppStatus struct {
 	Name  string `json:"name"`
@@ -197,8 +222,7 @@ type Generation struct {
 	N       int       `json:"n"`
 	Pid     int       `json:"pid"`
 	Started time.Time `json:"started"`
-	// Phase is "starting", "ready" or "draining".
-	Phase string `json:"phase"`
+	Phase   Phase     `json:"phase"`
 	// Status is the last STATUS= the app sent through sd_notify.
 	Status string `json:"status,omitempty"`
 }
