@@ -8,11 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // Message is one sd_notify datagram from a generation. Several assignments
@@ -290,21 +291,9 @@ func inGeneration(pid, gen int) (ok, gone bool) {
 
 // procStat reads ppid and pgrp from /proc/<pid>/stat.
 func procStat(pid int) (ppid, pgrp int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	// "pid (comm) state ppid pgrp ...": comm may hold spaces and
-	// parentheses, so cut at the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	return ppid, pgrp, err1 == nil && err2 == nil
+	return st.PPID, st.PGRP, true
 }

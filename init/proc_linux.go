@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // lookPath resolves the app's command with the app's own PATH at every
@@ -147,23 +148,11 @@ func processParents() map[int]int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		st, err := procstat.Read(pid)
 		if err != nil {
-			continue
+			continue // gone since ReadDir
 		}
-		// The command name may hold spaces and parentheses: parse after
-		// the last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		m[pid] = ppid
+		m[pid] = st.PPID
 	}
 	return m
 }
