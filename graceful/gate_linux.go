@@ -17,14 +17,6 @@ import (
 	"github.com/entrypoint/entrypoint/reaper"
 )
 
-// Defaults of config.Readiness.
-const (
-	DefaultGateTimeout = 60 * time.Second
-	DefaultExecRetry   = time.Second
-	DefaultProbeRetry  = 200 * time.Millisecond // http and tcp
-	DefaultDelay       = time.Second            // the delay gate's wait
-)
-
 // ErrNotReady is wrapped by every gate error that means "the generation did
 // not become ready in time" (as opposed to ctx ending).
 var ErrNotReady = errors.New("graceful: not ready")
@@ -58,17 +50,17 @@ type Target struct {
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
-// "delay" or "none". Zero durations take the defaults above.
+// "delay" or "none". A zero timeout or retry interval takes config's
+// default (config.DefaultReadinessTimeout, DefaultReadinessRetry), as Load
+// fills them in; the delay gate has no default delay, as in config.
 func NewGate(r config.Readiness) (Gate, error) {
 	timeout := r.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultGateTimeout
+		timeout = config.DefaultReadinessTimeout
 	}
-	retry := func(d time.Duration) time.Duration {
-		if r.Delay > 0 {
-			return r.Delay.D()
-		}
-		return d
+	retry := config.DefaultReadinessRetry
+	if r.Delay > 0 {
+		retry = r.Delay.D()
 	}
 	switch r.Type {
 	case "none":
@@ -80,12 +72,15 @@ func NewGate(r config.Readiness) (Gate, error) {
 	case "auto":
 		return eventGate{timeout: timeout, notify: true, listen: true}, nil
 	case "delay":
-		return delayGate{delay: retry(DefaultDelay)}, nil
+		if r.Delay <= 0 {
+			return nil, errors.New("readiness gate delay: no delay; set readiness.delay, like \"5s\"")
+		}
+		return delayGate{delay: r.Delay.D()}, nil
 	case "exec":
 		if len(r.Command) == 0 {
 			return nil, errors.New("readiness gate exec: command is empty")
 		}
-		return execGate{argv: r.Command, every: retry(DefaultExecRetry), timeout: timeout}, nil
+		return execGate{argv: r.Command, every: retry, timeout: timeout}, nil
 	case "http":
 		u := r.Address
 		if !strings.Contains(u, "://") {
@@ -95,12 +90,12 @@ func NewGate(r config.Readiness) (Gate, error) {
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return nil, fmt.Errorf("readiness gate http: address %q: want a URL like http://127.0.0.1:8081/healthz", r.Address)
 		}
-		return httpGate{url: pu.String(), every: retry(DefaultProbeRetry), timeout: timeout}, nil
+		return httpGate{url: pu.String(), every: retry, timeout: timeout}, nil
 	case "tcp":
 		if _, _, err := net.SplitHostPort(r.Address); err != nil {
 			return nil, fmt.Errorf("readiness gate tcp: address %q: want host:port like 127.0.0.1:8081", r.Address)
 		}
-		return tcpGate{addr: r.Address, every: retry(DefaultProbeRetry), timeout: timeout}, nil
+		return tcpGate{addr: r.Address, every: retry, timeout: timeout}, nil
 	default:
 		return nil, fmt.Errorf("readiness type %q: want auto, notify, listen, exec, http, tcp, delay or none", r.Type)
 	}
