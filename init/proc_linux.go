@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/graceful/shim"
 	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
@@ -70,9 +70,9 @@ func lookPath(name, dir string, env []string) (string, error) {
 // 127 not found, 126 not executable (tini's spawn, POSIX shells).
 func spawnExitCode(err error) int {
 	if errors.Is(err, fs.ErrNotExist) {
-		return graceful.ExitCodeNotFound
+		return shim.ExitNotFound
 	}
-	return graceful.ExitCodeNotExecutable
+	return shim.ExitNotExecutable
 }
 
 // signalGroup sends sig to the process group led by pid. pid <= 0 would
