@@ -47,6 +47,16 @@ type Target struct {
 	// like the app's own; nil means CommandEnv(nil). ENTRYPOINT_APP_PID is
 	// added to it.
 	Env []string
+	// Logger receives the gates' warnings (the notify gate's "no READY=1
+	// yet" hint); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (t Target) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
@@ -66,7 +76,7 @@ func NewGate(r config.Readiness) (Gate, error) {
 	case "none":
 		return noneGate{}, nil
 	case "notify":
-		return notifyGate{timeout: timeout, hint: notifyHintAfter, log: slog.Default()}, nil
+		return notifyGate{timeout: timeout, hint: notifyHintAfter}, nil
 	case "listen":
 		return eventGate{timeout: timeout, listen: true}, nil
 	case "auto":
@@ -126,7 +136,6 @@ const notifyHintAfter = 5 * time.Second
 type notifyGate struct {
 	timeout time.Duration
 	hint    time.Duration // notifyHintAfter; shorter in tests
-	log     *slog.Logger
 }
 
 func (g notifyGate) Wait(ctx context.Context, t Target) error {
@@ -147,7 +156,7 @@ func (g notifyGate) Wait(ctx context.Context, t Target) error {
 			return nil
 		case <-hint:
 			hint = nil
-			g.log.Warn("readiness gate notify: no READY=1 yet; if the app does not send it (sd_notify), set --readiness to "+
+			t.logger().Warn("readiness gate notify: no READY=1 yet; if the app does not send it (sd_notify), set --readiness to "+
 				"auto (READY=1 or listen() on every owned socket), listen, exec, http, tcp, delay or none",
 				"pid", t.Pid, "waited", g.hint, "timeout", g.timeout)
 		case <-timer.C:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -52,6 +53,7 @@ type Notify struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	log       atomic.Pointer[slog.Logger] // nil: slog.Default()
 
 	mu      sync.Mutex
 	pid     int // 0 until Attach
@@ -97,6 +99,19 @@ func NewNotify() (*Notify, error) {
 	}
 	go n.read()
 	return n, nil
+}
+
+// SetLogger sends the socket's warnings and debug lines (dropped
+// datagrams, a failed read) to l instead of slog.Default(). Call it right
+// after NewNotify, before the socket's address is handed to anyone; it is
+// safe to call at any time.
+func (n *Notify) SetLogger(l *slog.Logger) { n.log.Store(l) }
+
+func (n *Notify) logger() *slog.Logger {
+	if l := n.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 // Addr is the value for NOTIFY_SOCKET.
@@ -153,13 +168,13 @@ func (n *Notify) read() {
 		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
-				slog.Warn("notify socket read failed", "addr", n.addr, "err", err)
+				n.logger().Warn("notify socket read failed", "addr", n.addr, "err", err)
 			}
 			return
 		}
 		d := parseControl(oob[:noob])
 		if flags&unix.MSG_TRUNC != 0 || d.pid <= 0 {
-			slog.Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
+			n.logger().Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
 			d.release()
 			continue
 		}
@@ -203,12 +218,12 @@ func (n *Notify) judgeLocked(d datagram) {
 	m := d.msg
 	switch ok, gone := inGeneration(m.Pid, n.pid); {
 	case gone && m.Ready:
-		slog.Warn("notify READY=1 dropped: the sender exited before it could be checked; "+
+		n.logger().Warn("notify READY=1 dropped: the sender exited before it could be checked; "+
 			"send it from a process that outlives it, or wait for it with BARRIER=1 as systemd-notify does",
 			"pid", m.Pid, "generation_pid", n.pid)
 		return
 	case !ok:
-		slog.Debug("notify message dropped: sender is not in the generation",
+		n.logger().Debug("notify message dropped: sender is not in the generation",
 			"pid", m.Pid, "generation_pid", n.pid)
 		return
 	}
@@ -222,7 +237,7 @@ func (n *Notify) judgeLocked(d datagram) {
 	select {
 	case n.msgs <- m:
 	default:
-		slog.Debug("notify message dropped: nobody reads Messages", "pid", m.Pid)
+		n.logger().Debug("notify message dropped: nobody reads Messages", "pid", m.Pid)
 	}
 }
 
