@@ -2,9 +2,77 @@ package config
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/kelseyhightower/envconfig"
 )
+
+// envconfigPrefix is EnvPrefix as envconfig wants it: it adds the "_".
+const envconfigPrefix = "ENTRYPOINT"
+
+// envValue is one ENTRYPOINT_* variable as written. Its Decode never
+// fails, so envconfig.Process never stops at a bad value: the option's
+// own parser (the one its flag uses) judges it afterwards, and every bad
+// value is reported together (rawFlag does the same for flags).
+type envValue struct {
+	val string
+	set bool
+}
+
+// Decode implements envconfig.Decoder.
+func (v *envValue) Decode(s string) error {
+	v.val, v.set = s, true
+	return nil
+}
+
+var envValueType = reflect.TypeFor[envValue]()
+
+// envSpec is the env layer's envconfig specification: a pointer to a
+// struct with one envValue field per option, in table order. Each field is
+// named after its variable without the prefix (DRAIN_TIMEOUT, a valid Go
+// identifier), so envconfig's key is exactly ENTRYPOINT_DRAIN_TIMEOUT. No
+// `envconfig:"..."` tag is set on purpose: envconfig also reads a tagged
+// field's unprefixed name (DRAIN_TIMEOUT, NAME, CONFIG), which would pick
+// up variables meant for the app. The struct is built from the option
+// table rather than written out, so the flags, the env and the reference
+// cannot drift apart; the `option` tag names the flag.
+func envSpec(opts []option) reflect.Value {
+	fields := make([]reflect.StructField, len(opts))
+	for i, o := range opts {
+		fields[i] = reflect.StructField{
+			Name: strings.TrimPrefix(o.env(), EnvPrefix),
+			Type: envValueType,
+			Tag:  reflect.StructTag(fmt.Sprintf("option:%q", o.name)),
+		}
+	}
+	return reflect.New(reflect.StructOf(fields))
+}
+
+// readEnv returns the env layer's raw values, index for index with opts.
+// A nil getenv means the process environment, read by envconfig.Process;
+// tests pass their own so they never touch it, and a test checks that
+// both ways read the same (TestEnvProcessMatchesGetenv).
+func readEnv(opts []option, getenv func(string) (string, bool)) ([]envValue, error) {
+	spec := envSpec(opts)
+	if getenv == nil {
+		if err := envconfig.Process(envconfigPrefix, spec.Interface()); err != nil {
+			return nil, fmt.Errorf("read the %s* environment: %w", EnvPrefix, err)
+		}
+	} else {
+		for i := range opts {
+			if v, ok := getenv(opts[i].env()); ok {
+				_ = spec.Elem().Field(i).Addr().Interface().(*envValue).Decode(v)
+			}
+		}
+	}
+	vals := make([]envValue, len(opts))
+	for i := range opts {
+		vals[i] = spec.Elem().Field(i).Interface().(envValue)
+	}
+	return vals, nil
+}
 
 // handedEnv lists ENTRYPOINT_* variables that are not settings but that an
 // init may legitimately find in its environment: the ones entrypoint hands
@@ -20,6 +88,12 @@ const internalEnvPrefix = EnvPrefix + "INTERNAL_"
 // naming the closest one: a typo like ENTRYPOINT_DRAIN_TIMOUT must not be
 // silently ignored while the YAML file rejects unknown keys. Warnings come
 // sorted by name. Values are never repeated (one may be a token).
+//
+// They are warnings, not errors, and so not envconfig.CheckDisallowed's
+// refusal: Kubernetes gives every pod of a namespace ENTRYPOINT_SERVICE_HOST,
+// ENTRYPOINT_PORT, ... when a Service there is named "entrypoint" (the
+// chart's default name), and an init that refused to start for them would
+// take the namespace's pods down with it.
 func UnknownEnv(environ []string) []string {
 	known := map[string]bool{}
 	var names []string
