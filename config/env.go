@@ -2,8 +2,11 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"reflect"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -92,8 +95,9 @@ const internalEnvPrefix = EnvPrefix + "INTERNAL_"
 // They are warnings, not errors, and so not envconfig.CheckDisallowed's
 // refusal: Kubernetes gives every pod of a namespace ENTRYPOINT_SERVICE_HOST,
 // ENTRYPOINT_PORT, ... when a Service there is named "entrypoint" (the
-// chart's default name), and an init that refused to start for them would
-// take the namespace's pods down with it.
+// chart's default name) or "entrypoint-...", and an init that refused to
+// start for them would take the namespace's pods down with it. Those
+// service links, recognised by name and value, get no warning either.
 func UnknownEnv(environ []string) []string {
 	known := map[string]bool{}
 	var names []string
@@ -107,7 +111,7 @@ func UnknownEnv(environ []string) []string {
 	var warnings []string
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, EnvPrefix) || known[k] || strings.HasPrefix(k, internalEnvPrefix) {
+		if !strings.HasPrefix(k, EnvPrefix) || known[k] || strings.HasPrefix(k, internalEnvPrefix) || serviceLink(kv) {
 			continue
 		}
 		hint := "run entrypoint -h for the settings and their variables"
@@ -118,4 +122,38 @@ func UnknownEnv(environ []string) []string {
 	}
 	sort.Strings(warnings)
 	return warnings
+}
+
+// serviceLinkName matches the names of the variables Kubernetes sets for
+// every Service of a namespace (enableServiceLinks, on by default): for a
+// Service "entrypoint-web", ENTRYPOINT_WEB_SERVICE_HOST=10.0.0.7,
+// ENTRYPOINT_WEB_SERVICE_PORT[_NAME]=80, ENTRYPOINT_WEB_PORT=tcp://10.0.0.7:80
+// and ENTRYPOINT_WEB_PORT_80_TCP[_PROTO|_PORT|_ADDR]. Submatch 1 says which
+// kind, and so which value to expect.
+var serviceLinkName = regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
+
+// serviceLinkURL is the value of ..._PORT and ..._PORT_80_TCP.
+var serviceLinkURL = regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
+
+// serviceLink reports whether kv is a Kubernetes service link variable:
+// its name has one of their shapes and its value the shape that name
+// gets, so a mistyped setting such as ENTRYPOINT_HEALTH_PORT=9090 is
+// still warned about.
+func serviceLink(kv string) bool {
+	k, v, _ := strings.Cut(kv, "=")
+	m := serviceLinkName.FindStringSubmatch(k)
+	if m == nil {
+		return false
+	}
+	isPort := func(s string) bool { n, err := strconv.Atoi(s); return err == nil && n > 0 && n < 65536 }
+	switch kind, suffix := m[1], m[2]; {
+	case kind == "SERVICE_HOST" || suffix == "_ADDR":
+		return net.ParseIP(v) != nil
+	case strings.HasPrefix(kind, "SERVICE_PORT") || suffix == "_PORT":
+		return isPort(v)
+	case suffix == "_PROTO":
+		return v == "tcp" || v == "udp" || v == "sctp"
+	default: // PORT, PORT_80_TCP
+		return serviceLinkURL.MatchString(v)
+	}
 }

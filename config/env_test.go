@@ -89,3 +89,25 @@ func TestEnvSpecKeys(t *testing.T) {
 		t.Errorf("%d rows for %d options", len(keys), len(opts))
 	}
 }
+
+// Kubernetes service links of a Service named entrypoint or entrypoint-*
+// are no typos; a setting mistyped into one of their names, with a value
+// they never have, still is.
+func TestUnknownEnvSkipsServiceLinks(t *testing.T) {
+	links := []string{
+		"ENTRYPOINT_SERVICE_HOST=10.96.12.7", "ENTRYPOINT_SERVICE_PORT=80", "ENTRYPOINT_SERVICE_PORT_METRICS=9090",
+		"ENTRYPOINT_PORT=tcp://10.96.12.7:80", "ENTRYPOINT_PORT_80_TCP=tcp://10.96.12.7:80",
+		"ENTRYPOINT_PORT_80_TCP_PROTO=tcp", "ENTRYPOINT_PORT_80_TCP_PORT=80", "ENTRYPOINT_PORT_80_TCP_ADDR=10.96.12.7",
+		"ENTRYPOINT_WEB_SERVICE_HOST=fd00::7", "ENTRYPOINT_WEB_PORT_53_UDP=udp://[fd00::7]:53",
+	}
+	if got := UnknownEnv(links); len(got) != 0 {
+		t.Errorf("service links warned about:\n%s", strings.Join(got, "\n"))
+	}
+	typos := []string{
+		"ENTRYPOINT_HEALTH_PORT=9090", "ENTRYPOINT_SERVICE_HOST=web", "ENTRYPOINT_PORT=8080",
+		"ENTRYPOINT_PORT_80_TCP_PROTO=http", "ENTRYPOINT_SERVICE_PORT=:80",
+	}
+	if got := UnknownEnv(typos); len(got) != len(typos) {
+		t.Errorf("want a warning for each of %q, got:\n%s", typos, strings.Join(got, "\n"))
+	}
+}
