@@ -3,11 +3,12 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
@@ -63,26 +64,11 @@ func rssParts(pid int) (rss, error) {
 
 // cpuTicks returns utime+stime of pid from /proc/<pid>/stat.
 func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := procstat.Read(pid)
 	if err != nil {
-		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+		return 0, err
 	}
-	// comm may contain spaces and parentheses: fields start after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse stat of %d: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state); utime and stime are fields 14 and 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parse stat of %d: %d fields", pid, len(f))
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("parse stat of %d: utime %q stime %q", pid, f[11], f[12])
-	}
-	return u + s, nil
+	return int64(st.UTime + st.STime), nil
 }
 
 // openFDs counts the entries of /proc/<pid>/fd.

@@ -12,8 +12,9 @@ import (
 
 // Load builds the validated Config from args (everything after the program
 // name: flags, then optionally "--" and the app's command), the ENTRYPOINT_*
-// environment read through getenv (nil means os.LookupEnv), and the YAML
-// file named by --config, ENTRYPOINT_CONFIG or, if it exists, DefaultFile.
+// environment, and the YAML file named by --config, ENTRYPOINT_CONFIG or,
+// if it exists, DefaultFile. The environment is read through getenv; nil
+// means the process environment, read by envconfig.Process.
 //
 // Precedence is flags, env, file, defaults. The command and the per-app
 // flags describe the first app: with no apps in the file they create it,
@@ -33,11 +34,12 @@ func Load(args []string, getenv func(string) (string, bool)) (*Config, error) {
 }
 
 func load(args []string, getenv func(string) (string, bool), defaultFile string) (*Config, error) {
-	if getenv == nil {
-		getenv = os.LookupEnv
-	}
 	opts := options()
 	flagVals, command, err := parseFlags(opts, args)
+	if err != nil {
+		return nil, err
+	}
+	env, err := readEnv(opts, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -45,8 +47,10 @@ func load(args []string, getenv func(string) (string, bool), defaultFile string)
 	cfg := &Config{}
 
 	file, explicit := defaultFile, false
-	if v, ok := getenv(EnvPrefix + "CONFIG"); ok && v != "" {
-		file, explicit = v, true
+	for i, o := range opts {
+		if o.name == configOption && env[i].val != "" {
+			file, explicit = env[i].val, true
+		}
 	}
 	if v, ok := flagVals[configOption]; ok {
 		file, explicit = last(v), true
@@ -71,8 +75,8 @@ func load(args []string, getenv func(string) (string, bool), defaultFile string)
 		if o.set == nil {
 			continue
 		}
-		v, ok := getenv(o.env())
-		if !ok || strings.TrimSpace(v) == "" {
+		v := env[i].val
+		if !env[i].set || strings.TrimSpace(v) == "" {
 			continue
 		}
 		vals := []string{v}

@@ -563,7 +563,10 @@ func TestYAMLRoundTrip(t *testing.T) {
 }
 
 func TestReference(t *testing.T) {
-	got := reference()
+	got, err := reference()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if *update {
 		if err := os.WriteFile("REFERENCE.md", []byte(got), 0o644); err != nil {
 			t.Fatal(err)

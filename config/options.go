@@ -96,16 +96,21 @@ const (
 	NamespaceToken = "{ns}"
 	// Off disables the health listener or the control socket.
 	Off = "off"
+	// DefaultReadinessTimeout is how long a new generation has to pass its
+	// readiness gate (readiness.timeout unset).
+	DefaultReadinessTimeout = 60 * time.Second
+	// DefaultReadinessRetry is how often the exec, http and tcp gates try
+	// again when readiness.delay is unset. graceful.NewGate, the
+	// defaults Load fills in, -h and REFERENCE.md all read it.
+	DefaultReadinessRetry = 250 * time.Millisecond
 
-	defaultDrainTimeout     = 30 * time.Second
-	defaultRestartBackoff   = time.Second
-	defaultRestartMax       = 30 * time.Second
-	defaultCrashLoop        = 5
-	defaultStableAfter      = 10 * time.Second
-	defaultReadinessTimeout = 60 * time.Second
-	defaultReadinessRetry   = 250 * time.Millisecond
-	defaultWatchDebounce    = time.Second
-	defaultValidateTimeout  = 30 * time.Second
+	defaultDrainTimeout    = 30 * time.Second
+	defaultRestartBackoff  = time.Second
+	defaultRestartMax      = 30 * time.Second
+	defaultCrashLoop       = 5
+	defaultStableAfter     = 10 * time.Second
+	defaultWatchDebounce   = time.Second
+	defaultValidateTimeout = 30 * time.Second
 )
 
 func options() []option {
@@ -210,10 +215,10 @@ func options() []option {
 		{name: "readiness-address", yaml: "readiness.address", arg: "ADDR", app: true, def: "none",
 			help: "http gate's URL or tcp gate's host:port; one only the new generation serves",
 			set:  setString(func(_ *Config, a *App) *string { return &a.Readiness.Address })},
-		{name: "readiness-timeout", yaml: "readiness.timeout", arg: "DURATION", app: true, def: defaultReadinessTimeout.String(),
+		{name: "readiness-timeout", yaml: "readiness.timeout", arg: "DURATION", app: true, def: DefaultReadinessTimeout.String(),
 			help: "a generation not ready by then has failed",
 			set:  setDuration(func(_ *Config, a *App) *Duration { return &a.Readiness.Timeout })},
-		{name: "readiness-delay", yaml: "readiness.delay", arg: "DURATION", app: true, def: defaultReadinessRetry.String() + " for exec/http/tcp",
+		{name: "readiness-delay", yaml: "readiness.delay", arg: "DURATION", app: true, def: DefaultReadinessRetry.String() + " for exec/http/tcp",
 			help: "delay gate's wait; retry interval of exec, http and tcp",
 			set:  setDuration(func(_ *Config, a *App) *Duration { return &a.Readiness.Delay })},
 		{name: "watch", yaml: "watch", arg: "PATH", list: true, app: true, def: "none",

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"text/template"
 
 	"github.com/kelseyhightower/envconfig"
 	"sigs.k8s.io/yaml"
@@ -64,14 +65,43 @@ Flags:
 	return b.String()
 }
 
-// reference renders REFERENCE.md from the option table.
-func reference() string {
+// envRows renders one line per ENTRYPOINT_* variable with
+// envconfig.Usaget over the env layer's specification (envSpec): row gets
+// each variable's option and the name envconfig reads it under.
+func envRows(opts []option, row func(o *option, key string) string) (string, error) {
+	byName := map[string]*option{}
+	for i := range opts {
+		byName[opts[i].name] = &opts[i]
+	}
+	tmpl, err := template.New("env").Funcs(template.FuncMap{
+		"row": func(name, key string) (string, error) {
+			o, ok := byName[name]
+			if !ok {
+				return "", fmt.Errorf("env spec field %s: no option %q", key, name)
+			}
+			return row(o, key), nil
+		},
+	}).Parse(`{{range .}}{{row (.Tags.Get "option") .Key}}{{end}}`)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := envconfig.Usaget(envconfigPrefix, envSpec(opts).Interface(), &b, tmpl); err != nil {
+		return "", fmt.Errorf("env usage: %w", err)
+	}
+	return b.String(), nil
+}
+
+// reference renders REFERENCE.md from the option table; the rows come from
+// envconfig's usage of the env specification, so the Env column is the
+// name envconfig.Process reads.
+func reference() (string, error) {
 	var b strings.Builder
 	b.WriteString(`<!-- Generated from config/options.go by "go test ./config -run TestReference -update"; do not edit. -->
 | Flag | Env | YAML key | Default | Meaning |
 | --- | --- | --- | --- | --- |
 `)
-	for _, o := range options() {
+	rows, err := envRows(options(), func(o *option, env string) string {
 		flag := "—"
 		if !o.envOnly {
 			flag = "`--" + o.name
@@ -83,19 +113,23 @@ func reference() string {
 				flag += " (repeatable)"
 			}
 		}
-		key := "—"
+		yamlKey := "—"
 		if o.yaml != "" {
-			key = "`" + o.yaml + "`"
+			yamlKey = "`" + o.yaml + "`"
 			if o.app {
-				key = "`apps[]." + o.yaml + "`"
+				yamlKey = "`apps[]." + o.yaml + "`"
 			}
 		}
 		help := o.help
 		if o.list {
 			help += "; env: comma-separated"
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", mdEscape(flag), o.env(), key, mdEscape(o.def), mdEscape(help))
+		return fmt.Sprintf("| %s | `%s` | %s | %s | %s |\n", mdEscape(flag), env, yamlKey, mdEscape(o.def), mdEscape(help))
+	})
+	if err != nil {
+		return "", err
 	}
+	b.WriteString(rows)
 	b.WriteString(`
 Precedence: flags, then env, then the file, then defaults. An empty env var counts as unset; a zero
 duration counts as unset and gets the default. List flags replace the whole list of a lower layer.
@@ -120,7 +154,7 @@ Readiness type, when not set: ` + "`exec`" + ` if a readiness command is given, 
 Durations are written like "30s" or "1m30s" (a bare number in the file is seconds); signals like "SIGTERM", "TERM",
 "15" or "SIGRTMIN+3". The file is decoded strictly: an unknown key is an error naming the key and the file.
 `)
-	return b.String()
+	return b.String(), nil
 }
 
 func mdEscape(s string) string {

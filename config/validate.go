@@ -95,9 +95,9 @@ func setDefaults(c *Config) {
 		if a.Takeover == "" {
 			a.Takeover = "auto"
 		}
-		orDuration(&r.Timeout, defaultReadinessTimeout)
+		orDuration(&r.Timeout, DefaultReadinessTimeout)
 		if r.Type == "exec" || r.Type == "http" || r.Type == "tcp" {
-			orDuration(&r.Delay, defaultReadinessRetry)
+			orDuration(&r.Delay, DefaultReadinessRetry)
 		}
 
 		named := map[string]bool{}

@@ -24,11 +24,6 @@ import (
 	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
-// ShimEnv marks the process as the exec shim (see package graceful). It is
-// read here because the shim must not catch signals meant for the app it is
-// about to become.
-const ShimEnv = shim.Env
-
 // incoming is buffered generously: signals that arrive before the first app
 // exists are queued here until the supervisor delivers them.
 var incoming = make(chan os.Signal, 128)
@@ -92,7 +87,9 @@ func rest() []os.Signal {
 var registered = make(chan struct{})
 
 func init() {
-	if os.Getenv(ShimEnv) != "" || filepath.Base(os.Args[0]) == "kill" {
+	// shim.Env marks the process as the exec shim (package graceful/shim):
+	// it must not catch signals meant for the app it is about to become.
+	if os.Getenv(shim.Env) != "" || filepath.Base(os.Args[0]) == "kill" {
 		close(registered)
 		return
 	}

@@ -38,7 +38,7 @@
 // and exec. So with sockets, Spawn executes /proc/self/exe with
 // shim.Env set to the app's path; the init() of package
 // graceful/shim, which every binary that spawns with sockets imports, drops
-// ShimEnv, sets LISTEN_PID=getpid() and execve()s the app with the argv it
+// shim.Env, sets LISTEN_PID=getpid() and execve()s the app with the argv it
 // was given, before the binary's heavier packages are initialised. Same
 // pid, nothing of the shim left.
 // Without sockets the app is executed directly.

@@ -17,14 +17,6 @@ import (
 	"github.com/entrypoint/entrypoint/reaper"
 )
 
-// Defaults of config.Readiness.
-const (
-	DefaultGateTimeout = 60 * time.Second
-	DefaultExecRetry   = time.Second
-	DefaultProbeRetry  = 200 * time.Millisecond // http and tcp
-	DefaultDelay       = time.Second            // the delay gate's wait
-)
-
 // ErrNotReady is wrapped by every gate error that means "the generation did
 // not become ready in time" (as opposed to ctx ending).
 var ErrNotReady = errors.New("graceful: not ready")
@@ -55,37 +47,50 @@ type Target struct {
 	// like the app's own; nil means CommandEnv(nil). ENTRYPOINT_APP_PID is
 	// added to it.
 	Env []string
+	// Logger receives the gates' warnings (the notify gate's "no READY=1
+	// yet" hint); nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (t Target) logger() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return slog.Default()
 }
 
 // NewGate returns the gate r describes: "notify", "exec", "http", "tcp",
-// "delay" or "none". Zero durations take the defaults above.
+// "delay" or "none". A zero timeout or retry interval takes config's
+// default (config.DefaultReadinessTimeout, DefaultReadinessRetry), as Load
+// fills them in; the delay gate has no default delay, as in config.
 func NewGate(r config.Readiness) (Gate, error) {
 	timeout := r.Timeout.D()
 	if timeout <= 0 {
-		timeout = DefaultGateTimeout
+		timeout = config.DefaultReadinessTimeout
 	}
-	retry := func(d time.Duration) time.Duration {
-		if r.Delay > 0 {
-			return r.Delay.D()
-		}
-		return d
+	retry := config.DefaultReadinessRetry
+	if r.Delay > 0 {
+		retry = r.Delay.D()
 	}
 	switch r.Type {
 	case "none":
 		return noneGate{}, nil
 	case "notify":
-		return notifyGate{timeout: timeout, hint: notifyHintAfter, log: slog.Default()}, nil
+		return notifyGate{timeout: timeout, hint: notifyHintAfter}, nil
 	case "listen":
 		return eventGate{timeout: timeout, listen: true}, nil
 	case "auto":
 		return eventGate{timeout: timeout, notify: true, listen: true}, nil
 	case "delay":
-		return delayGate{delay: retry(DefaultDelay)}, nil
+		if r.Delay <= 0 {
+			return nil, errors.New("readiness gate delay: no delay; set readiness.delay, like \"5s\"")
+		}
+		return delayGate{delay: r.Delay.D()}, nil
 	case "exec":
 		if len(r.Command) == 0 {
 			return nil, errors.New("readiness gate exec: command is empty")
 		}
-		return execGate{argv: r.Command, every: retry(DefaultExecRetry), timeout: timeout}, nil
+		return execGate{argv: r.Command, every: retry, timeout: timeout}, nil
 	case "http":
 		u := r.Address
 		if !strings.Contains(u, "://") {
@@ -95,12 +100,12 @@ func NewGate(r config.Readiness) (Gate, error) {
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 			return nil, fmt.Errorf("readiness gate http: address %q: want a URL like http://127.0.0.1:8081/healthz", r.Address)
 		}
-		return httpGate{url: pu.String(), every: retry(DefaultProbeRetry), timeout: timeout}, nil
+		return httpGate{url: pu.String(), every: retry, timeout: timeout}, nil
 	case "tcp":
 		if _, _, err := net.SplitHostPort(r.Address); err != nil {
 			return nil, fmt.Errorf("readiness gate tcp: address %q: want host:port like 127.0.0.1:8081", r.Address)
 		}
-		return tcpGate{addr: r.Address, every: retry(DefaultProbeRetry), timeout: timeout}, nil
+		return tcpGate{addr: r.Address, every: retry, timeout: timeout}, nil
 	default:
 		return nil, fmt.Errorf("readiness type %q: want auto, notify, listen, exec, http, tcp, delay or none", r.Type)
 	}
@@ -131,7 +136,6 @@ const notifyHintAfter = 5 * time.Second
 type notifyGate struct {
 	timeout time.Duration
 	hint    time.Duration // notifyHintAfter; shorter in tests
-	log     *slog.Logger
 }
 
 func (g notifyGate) Wait(ctx context.Context, t Target) error {
@@ -152,7 +156,7 @@ func (g notifyGate) Wait(ctx context.Context, t Target) error {
 			return nil
 		case <-hint:
 			hint = nil
-			g.log.Warn("readiness gate notify: no READY=1 yet; if the app does not send it (sd_notify), set --readiness to "+
+			t.logger().Warn("readiness gate notify: no READY=1 yet; if the app does not send it (sd_notify), set --readiness to "+
 				"auto (READY=1 or listen() on every owned socket), listen, exec, http, tcp, delay or none",
 				"pid", t.Pid, "waited", g.hint, "timeout", g.timeout)
 		case <-timer.C:

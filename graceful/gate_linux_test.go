@@ -133,6 +133,10 @@ func TestDelayAndNoneGates(t *testing.T) {
 	if err := gate(t, config.Readiness{Type: "none"}).Wait(ctx, graceful.Target{}); err != nil {
 		t.Errorf("none: %v", err)
 	}
+	// No default delay, as config.Load says for --readiness delay.
+	if g, err := graceful.NewGate(config.Readiness{Type: "delay"}); err == nil {
+		t.Errorf("delay gate without a delay = %v, want an error", g)
+	}
 }
 
 func TestNewGateRejectsBadConfig(t *testing.T) {

@@ -20,7 +20,6 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
-	"github.com/entrypoint/entrypoint/earlysig"
 	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/reaper"
 )
@@ -34,8 +33,6 @@ var testReaper *reaper.Reaper
 
 func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
-		// Helpers keep the kernel's signal defaults, as a real app would.
-		earlysig.Stop()
 		os.Exit(runRole(role))
 	}
 	if os.Getenv("GORACE") == "" {

@@ -8,11 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // Message is one sd_notify datagram from a generation. Several assignments
@@ -51,6 +53,7 @@ type Notify struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	log       atomic.Pointer[slog.Logger] // nil: slog.Default()
 
 	mu      sync.Mutex
 	pid     int // 0 until Attach
@@ -96,6 +99,19 @@ func NewNotify() (*Notify, error) {
 	}
 	go n.read()
 	return n, nil
+}
+
+// SetLogger sends the socket's warnings and debug lines (dropped
+// datagrams, a failed read) to l instead of slog.Default(). Call it right
+// after NewNotify, before the socket's address is handed to anyone; it is
+// safe to call at any time.
+func (n *Notify) SetLogger(l *slog.Logger) { n.log.Store(l) }
+
+func (n *Notify) logger() *slog.Logger {
+	if l := n.log.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
 }
 
 // Addr is the value for NOTIFY_SOCKET.
@@ -152,13 +168,13 @@ func (n *Notify) read() {
 		nb, noob, flags, _, err := n.conn.ReadMsgUnix(buf, oob)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
-				slog.Warn("notify socket read failed", "addr", n.addr, "err", err)
+				n.logger().Warn("notify socket read failed", "addr", n.addr, "err", err)
 			}
 			return
 		}
 		d := parseControl(oob[:noob])
 		if flags&unix.MSG_TRUNC != 0 || d.pid <= 0 {
-			slog.Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
+			n.logger().Debug("notify message dropped: truncated or without credentials", "addr", n.addr)
 			d.release()
 			continue
 		}
@@ -202,12 +218,12 @@ func (n *Notify) judgeLocked(d datagram) {
 	m := d.msg
 	switch ok, gone := inGeneration(m.Pid, n.pid); {
 	case gone && m.Ready:
-		slog.Warn("notify READY=1 dropped: the sender exited before it could be checked; "+
+		n.logger().Warn("notify READY=1 dropped: the sender exited before it could be checked; "+
 			"send it from a process that outlives it, or wait for it with BARRIER=1 as systemd-notify does",
 			"pid", m.Pid, "generation_pid", n.pid)
 		return
 	case !ok:
-		slog.Debug("notify message dropped: sender is not in the generation",
+		n.logger().Debug("notify message dropped: sender is not in the generation",
 			"pid", m.Pid, "generation_pid", n.pid)
 		return
 	}
@@ -221,7 +237,7 @@ func (n *Notify) judgeLocked(d datagram) {
 	select {
 	case n.msgs <- m:
 	default:
-		slog.Debug("notify message dropped: nobody reads Messages", "pid", m.Pid)
+		n.logger().Debug("notify message dropped: nobody reads Messages", "pid", m.Pid)
 	}
 }
 
@@ -290,21 +306,9 @@ func inGeneration(pid, gen int) (ok, gone bool) {
 
 // procStat reads ppid and pgrp from /proc/<pid>/stat.
 func procStat(pid int) (ppid, pgrp int, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	// "pid (comm) state ppid pgrp ...": comm may hold spaces and
-	// parentheses, so cut at the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 3 {
-		return 0, 0, false
-	}
-	ppid, err1 := strconv.Atoi(f[1])
-	pgrp, err2 := strconv.Atoi(f[2])
-	return ppid, pgrp, err1 == nil && err2 == nil
+	return st.PPID, st.PGRP, true
 }

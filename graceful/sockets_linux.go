@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/internal/unixsock"
 )
 
 // Sockets are the listening sockets the init owns, in config order. They
@@ -268,7 +269,7 @@ func (s *Sockets) bindUnix(path string, l config.Listener, backlog int) (int, er
 	}
 	abstract := path[0] == '@'
 	if !abstract {
-		if err := removeStale(path); err != nil {
+		if err := unixsock.RemoveStale(path); err != nil {
 			return -1, err
 		}
 	}
@@ -321,40 +322,6 @@ func (s *Sockets) bindUnix(path string, l config.Listener, backlog int) (int, er
 	}
 	ok = true
 	return fd, nil
-}
-
-// removeStale removes path if it is a socket nobody accepts on.
-func removeStale(path string) error {
-	var st unix.Stat_t
-	err := unix.Lstat(path, &st)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return fmt.Errorf("%s exists and is not a socket; refusing to remove it", path)
-	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-	unix.Close(fd)
-	switch {
-	case errors.Is(err, unix.ECONNREFUSED):
-		// Stale: left behind by a process that is gone.
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove stale socket: %w", err)
-		}
-		return nil
-	case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPROTOTYPE):
-		// Accepted, backlog full, or a datagram socket: someone owns it.
-		return fmt.Errorf("%w (a process accepts on %s)", unix.EADDRINUSE, path)
-	default:
-		return fmt.Errorf("probe existing socket: %w", err)
-	}
 }
 
 // parseOwner reads "uid", "uid:gid", "user" or "user:group"; a missing

@@ -17,12 +17,6 @@ import (
 	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
-// Exit codes of the exec shim when it cannot become the app (tini's spawn).
-const (
-	ExitCodeNotFound      = shim.ExitNotFound
-	ExitCodeNotExecutable = shim.ExitNotExecutable
-)
-
 // handedVars are the variables Spawn owns: they are removed from every
 // generation's environment and set again only when they apply.
 func handedVars() []string {

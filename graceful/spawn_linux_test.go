@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/config"
-	"github.com/entrypoint/entrypoint/earlysig"
 	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/graceful/shim"
 )
 
 // runReport starts the "report" role with spec and decodes what it saw.
@@ -83,7 +83,7 @@ func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, rep.Env[k], v)
 		}
 	}
-	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", earlysig.ShimEnv} {
+	for _, k := range []string{"NOTIFY_SOCKET", "WATCHDOG_USEC", shim.Env} {
 		if v, ok := rep.Env[k]; ok {
 			t.Errorf("%s=%q leaked into the app", k, v)
 		}
@@ -115,7 +115,7 @@ func TestSpawnWithoutSocketsSetsNoListenVars(t *testing.T) {
 	if rep.Pid != g.pid {
 		t.Errorf("pid = %d, want %d", rep.Pid, g.pid)
 	}
-	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "SERVER_STARTER_PORT", earlysig.ShimEnv} {
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "SERVER_STARTER_PORT", shim.Env} {
 		if v, ok := rep.Env[k]; ok {
 			t.Errorf("%s=%q reached an app that got no sockets", k, v)
 		}
@@ -186,7 +186,7 @@ func TestShimExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]int{t.TempDir() + "/nope": 127, notExec: 126} {
-		env := append(os.Environ(), earlysig.ShimEnv+"="+path)
+		env := append(os.Environ(), shim.Env+"="+path)
 		out, code, err := graceful.RunCommand(context.Background(), testReaper, []string{helperPath(t)}, env, "")
 		if err != nil || code != want || !strings.Contains(string(out), "exec "+path) {
 			t.Errorf("shim for %s: code %d err %v output %q, want %d", path, code, err, out, want)

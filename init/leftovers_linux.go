@@ -7,11 +7,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // LeftoverGrace is how long processes a drained generation left behind get
@@ -33,24 +34,11 @@ type procInfo struct {
 }
 
 func readProcInfo(pid int) (procInfo, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procstat.Read(pid)
 	if err != nil {
 		return procInfo{}, false
 	}
-	// The command name may hold spaces and parentheses: fields after the
-	// last ')' start with field 3 (state).
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return procInfo{}, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return procInfo{}, false
-	}
-	ppid, _ := strconv.Atoi(f[1])
-	pgid, _ := strconv.Atoi(f[2])
-	start, _ := strconv.ParseUint(f[19], 10, 64)
-	return procInfo{ppid: ppid, pgid: pgid, start: start}, true
+	return procInfo{ppid: st.PPID, pgid: st.PGRP, start: st.StartTime}, true
 }
 
 // descendantsOf records every process below leader in the process tree

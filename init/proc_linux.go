@@ -13,7 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/graceful/shim"
+	"github.com/entrypoint/entrypoint/internal/procstat"
 )
 
 // lookPath resolves the app's command with the app's own PATH at every
@@ -69,9 +70,9 @@ func lookPath(name, dir string, env []string) (string, error) {
 // 127 not found, 126 not executable (tini's spawn, POSIX shells).
 func spawnExitCode(err error) int {
 	if errors.Is(err, fs.ErrNotExist) {
-		return graceful.ExitCodeNotFound
+		return shim.ExitNotFound
 	}
-	return graceful.ExitCodeNotExecutable
+	return shim.ExitNotExecutable
 }
 
 // signalGroup sends sig to the process group led by pid. pid <= 0 would
@@ -147,23 +148,11 @@ func processParents() map[int]int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		st, err := procstat.Read(pid)
 		if err != nil {
-			continue
+			continue // gone since ReadDir
 		}
-		// The command name may hold spaces and parentheses: parse after
-		// the last ')'.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		m[pid] = ppid
+		m[pid] = st.PPID
 	}
 	return m
 }

@@ -27,7 +27,7 @@ func validateMain(args []string, stdout, stderr io.Writer) int {
 	for _, w := range config.UnknownEnv(os.Environ()) {
 		fmt.Fprintf(stderr, "entrypoint: warning: %s\n", w)
 	}
-	cfg, err := config.Load(args, os.LookupEnv)
+	cfg, err := config.Load(args, nil)
 	if err != nil {
 		printErr(stderr, err)
 		return exitUsage
@@ -263,7 +263,7 @@ func initConfig() *config.Config {
 	if len(argv) == 0 || (pid1 != self && !strings.HasPrefix(filepath.Base(argv[0]), "entrypoint")) {
 		return nil
 	}
-	cfg, err := config.Load(argv[1:], os.LookupEnv)
+	cfg, err := config.Load(argv[1:], nil)
 	if err != nil {
 		return nil
 	}

@@ -81,7 +81,7 @@ func run(argv []string, stdout, stderr io.Writer) int {
 
 // serve is the init itself.
 func serve(args []string, stderr io.Writer) int {
-	cfg, err := config.Load(args, os.LookupEnv)
+	cfg, err := config.Load(args, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

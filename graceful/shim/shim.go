@@ -20,8 +20,8 @@ package shim
 
 import "syscall"
 
-// Env names the variable that carries the app's path; it must match
-// earlysig.ShimEnv (a test checks).
+// Env names the variable that carries the app's path. earlysig reads it
+// too, to leave the shim's signals alone.
 const Env = "ENTRYPOINT_INTERNAL_SHIM"
 
 // ErrFdEnv names the variable that carries the number of the exec-error
