@@ -1,6 +1,8 @@
 // Package status holds the types the supervisor shares with everything
 // that watches or drives it: the Controller and Events interfaces, the
-// Status snapshot and its health checks, and the outcome of an action.
+// Status snapshot and its health checks, the outcome of an action, and
+// Do, the one way the control socket and the admin page ask for a reload
+// or restart (action.go).
 //
 // It is a leaf: it imports only the standard library, so that health,
 // control and the CLI build on any OS and never depend on the supervisor
