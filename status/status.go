@@ -7,7 +7,7 @@
 // It is a leaf: it imports only the standard library, so that health,
 // control and the CLI build on any OS and never depend on the supervisor
 // itself. It must never hold state or do work beyond deriving answers from
-// a snapshot.
+// a snapshot and handing requests to a Controller.
 package status
 
 import (
