@@ -52,6 +52,8 @@ type Options struct {
 // o.AllowOtherPidns), are served. A caller that hangs up cancels its
 // request: what has not started yet will not (the supervisor asks
 // WithStartCheck, which looks at the connection, right before it starts).
+// A shutdown starts only after its answer was written and the caller hung
+// up, or a second later.
 func Serve(ctx context.Context, l net.Listener, c status.Controller, o Options) error {
 	logger := o.Logger
 	if logger == nil {
