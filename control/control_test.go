@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/entrypoint/entrypoint/status"
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 // TestMain lets the test binary act as a CLI client run by another user.
@@ -29,85 +31,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type fakeController struct {
-	mu        sync.Mutex
-	st        status.Status
-	rollback  string
-	block     bool // Reload waits until its ctx ends
-	begin     bool // with block: the action starts (status.Begins) first
-	calls     []string
-	started   []string
-	shutdowns []string
+// newFake runs web at generation 1 and api at generation 5.
+func newFake() *statustest.Fake {
+	return statustest.New(statustest.Running("web", 1), statustest.Running("api", 5))
 }
-
-func newFake() *fakeController {
-	return &fakeController{st: status.Status{Pid: 1, Apps: []status.AppStatus{
-		{Name: "web", State: status.StateRunning, Ready: true, Current: &status.Generation{N: 1, Pid: 100, Phase: status.PhaseReady}},
-		{Name: "api", State: status.StateRunning, Ready: true, Current: &status.Generation{N: 5, Pid: 200, Phase: status.PhaseReady}},
-	}}}
-}
-
-func (f *fakeController) Status() status.Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := f.st
-	st.Apps = append([]status.AppStatus(nil), f.st.Apps...)
-	return st
-}
-
-func (f *fakeController) Reload(ctx context.Context, app string) ([]status.Result, error) {
-	return f.act(ctx, "reload", app)
-}
-
-func (f *fakeController) Restart(ctx context.Context, app string) ([]status.Result, error) {
-	return f.act(ctx, "restart", app)
-}
-
-func (f *fakeController) act(ctx context.Context, kind, app string) ([]status.Result, error) {
-	f.mu.Lock()
-	f.calls = append(f.calls, kind+" "+app)
-	block, begin := f.block, f.begin
-	f.mu.Unlock()
-	if block {
-		if begin && status.Begins(ctx, "web") {
-			f.mu.Lock()
-			f.started = append(f.started, "web")
-			f.mu.Unlock()
-		}
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []status.Result
-	for i := range f.st.Apps {
-		a := &f.st.Apps[i]
-		if app != "" && a.Name != app {
-			continue
-		}
-		if !status.Begins(ctx, a.Name) {
-			return out, ctx.Err()
-		}
-		f.started = append(f.started, a.Name)
-		r := status.Result{App: a.Name, Action: kind, From: a.Current.N, To: a.Current.N}
-		if f.rollback != "" {
-			r.Reason = f.rollback
-		} else {
-			r.OK, r.To = true, a.Current.N+1
-			a.Current = &status.Generation{N: r.To, Pid: a.Current.Pid + 1, Phase: status.PhaseReady}
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func (f *fakeController) Shutdown(reason string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.shutdowns = append(f.shutdowns, reason)
-}
-
-func (f *fakeController) Ping(context.Context) error { return nil }
 
 // serve runs Serve on l until the test ends.
 func serve(t *testing.T, l net.Listener, c status.Controller) context.CancelFunc {
@@ -217,25 +144,25 @@ func TestCallActions(t *testing.T) {
 		}
 	}
 
-	f.mu.Lock()
-	f.rollback = "new generation exited with status 3"
-	f.mu.Unlock()
+	f.Tune(func(k *statustest.Knobs) { k.Rollback = "new generation exited with status 3" })
 	resp, err = Call(ctx, path, "reload", "api")
 	if err != nil || resp.OK || !strings.Contains(resp.Error, "exited with status 3") || len(resp.Results) != 1 || resp.Results[0].OK {
 		t.Errorf("rolled-back reload = %+v, %v", resp, err)
 	}
 
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	// The shutdown runs once its caller has its answer: maybe only now.
+	for deadline := time.Now().Add(10 * time.Second); len(f.Shutdowns()) == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	want := []string{"reload web", "restart ", "reload api"}
-	if fmt.Sprint(f.calls) != fmt.Sprint(want) || len(f.shutdowns) != 1 {
-		t.Errorf("supervisor saw %q and shutdowns %q, want %q and one shutdown", f.calls, f.shutdowns, want)
+	if calls, shutdowns := f.Calls(), f.Shutdowns(); fmt.Sprint(calls) != fmt.Sprint(want) || len(shutdowns) != 1 {
+		t.Errorf("supervisor saw %q and shutdowns %q, want %q and one shutdown", calls, shutdowns, want)
 	}
 }
 
 func TestServeStopsAndRemovesSocket(t *testing.T) {
 	f := newFake()
-	f.block = true
+	f.Tune(func(k *statustest.Knobs) { k.Block = true })
 	path := filepath.Join(t.TempDir(), "control.sock")
 	l, err := Listen(path)
 	if err != nil {
@@ -338,10 +265,7 @@ func TestRequestOfCallerGoneBeforeAcceptRunsNothing(t *testing.T) {
 	go func() { done <- Serve(ctx, l, f, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		f.mu.Lock()
-		n := len(f.calls)
-		f.mu.Unlock()
-		if n > 0 {
+		if len(f.Calls()) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -353,8 +277,8 @@ func TestRequestOfCallerGoneBeforeAcceptRunsNothing(t *testing.T) {
 	if err := <-done; err != nil { // Serve waits for its handlers
 		t.Fatal(err)
 	}
-	if len(f.started) != 0 {
-		t.Errorf("started %q for a caller that had left", f.started)
+	if started := f.Started(); len(started) != 0 {
+		t.Errorf("started %q for a caller that had left", started)
 	}
 }
 
@@ -363,7 +287,7 @@ func TestRequestOfCallerGoneBeforeAcceptRunsNothing(t *testing.T) {
 func TestGaveUpCallSaysWhetherItStarted(t *testing.T) {
 	for _, begin := range []bool{true, false} {
 		f := newFake()
-		f.block, f.begin = true, begin
+		f.Tune(func(k *statustest.Knobs) { k.Block, k.BlockBegins = true, begin })
 		path := filepath.Join(t.TempDir(), "control.sock")
 		l, err := Listen(path)
 		if err != nil {
@@ -384,5 +308,53 @@ func TestGaveUpCallSaysWhetherItStarted(t *testing.T) {
 		if !e.Answered || !strings.Contains(e.Outcome(), want) {
 			t.Errorf("begin=%v: %+v: %s; want an answered %q", begin, e, e.Outcome(), want)
 		}
+	}
+}
+
+// answeredFirst is a controller whose Shutdown records whether the caller
+// had its answer by then.
+type answeredFirst struct {
+	*statustest.Fake
+	answered atomic.Bool
+	after    chan bool
+}
+
+func (a *answeredFirst) Shutdown(reason string) {
+	a.Fake.Shutdown(reason)
+	a.after <- a.answered.Load()
+}
+
+// Issue 14 item 5: the init may end (and take a CLI in its PID namespace
+// with it) as soon as the shutdown starts, so the caller must have its
+// answer first.
+func TestShutdownStartsAfterTheCallerHasTheAnswer(t *testing.T) {
+	c := &answeredFirst{Fake: newFake(), after: make(chan bool, 1)}
+	path := filepath.Join(t.TempDir(), "control.sock")
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, l, c)
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(`{"action":"shutdown"}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	var resp Response
+	if err := json.NewDecoder(conn).Decode(&resp); err != nil || !resp.OK {
+		t.Fatalf("shutdown answer = %+v, %v", resp, err)
+	}
+	c.answered.Store(true)
+	conn.Close() // as Call does once it has the answer
+	select {
+	case answered := <-c.after:
+		if !answered {
+			t.Error("the shutdown started before the caller had its answer")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no shutdown after the answer")
 	}
 }

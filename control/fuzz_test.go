@@ -54,9 +54,7 @@ func FuzzServeRequest(f *testing.F) {
 	})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fake.mu.Lock()
-		calls, shutdowns := len(fake.calls), len(fake.shutdowns)
-		fake.mu.Unlock()
+		calls, shutdowns := len(fake.Calls()), len(fake.Shutdowns())
 
 		c, err := net.Dial("unix", path)
 		if err != nil {
@@ -85,6 +83,9 @@ func FuzzServeRequest(f *testing.F) {
 			}
 			started = true
 		}
+		// The server hangs up only after what it runs once answered (a
+		// shutdown): wait for that, so it is not counted for the next input.
+		_, _ = io.Copy(io.Discard, c)
 		raw, _ := json.Marshal(resp)
 		if !resp.OK && resp.Error == "" {
 			t.Fatalf("refusal without a reason: %s", raw)
@@ -92,9 +93,7 @@ func FuzzServeRequest(f *testing.F) {
 
 		var req request
 		wellFormed := json.NewDecoder(strings.NewReader(string(data))).Decode(&req) == nil
-		fake.mu.Lock()
-		acted := len(fake.calls) > calls || len(fake.shutdowns) > shutdowns
-		fake.mu.Unlock()
+		acted := len(fake.Calls()) > calls || len(fake.Shutdowns()) > shutdowns
 		if acted && !wellFormed {
 			t.Fatalf("the controller acted on a malformed request %q", data)
 		}

@@ -8,6 +8,9 @@ import (
 	"github.com/entrypoint/entrypoint/config"
 )
 
+// abstractNames: unix(7) abstract socket names ("@name") are Linux-only.
+const abstractNames = true
+
 // Expand replaces config.NamespaceToken in a control socket name with
 // this process's PID and mount namespace inodes. The init and a CLI run
 // in its container (kubectl exec, docker exec, nsenter --all) compute the

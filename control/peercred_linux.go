@@ -8,11 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type peer struct {
-	pid int32
-	uid uint32
-}
-
 // peerCred reads the connecting process's credentials as the kernel
 // recorded them at connect(2) (SO_PEERCRED, unix(7)); they cannot be
 // forged by the peer.

@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -60,8 +61,8 @@ type actionResponse struct {
 func (a *admin) register(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+adminBase, a.page)
 	mux.HandleFunc("GET "+adminBase+"/status", a.guard(a.status))
-	mux.HandleFunc("POST "+adminBase+"/reload", a.guard(a.action("reload")))
-	mux.HandleFunc("POST "+adminBase+"/restart", a.guard(a.action("restart")))
+	mux.HandleFunc("POST "+adminBase+"/reload", a.guard(a.action(status.ActionReload)))
+	mux.HandleFunc("POST "+adminBase+"/restart", a.guard(a.action(status.ActionRestart)))
 	mux.HandleFunc("POST "+adminBase+"/shutdown", a.guard(a.shutdown))
 }
 
@@ -149,11 +150,14 @@ func (a *admin) status(w http.ResponseWriter, _ *http.Request) {
 
 // action runs a reload or restart and answers with its outcome: 200 when
 // every app succeeded, 404 for an unknown app, 409 when an app rolled back
-// or failed its gate, 500 when the supervisor could not run it.
+// or failed its gate, 503 when the caller left or timed out first, 500
+// when the supervisor could not run it.
 func (a *admin) action(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		app := r.URL.Query().Get("app")
-		if app != "" && !hasApp(a.c.Status(), app) {
+		if err := status.CheckApp(a.c.Status(), app); err != nil {
+			// Checked before the write deadline and the log line below: a
+			// typo is not an action.
 			writeJSON(w, http.StatusNotFound, actionResponse{Error: fmt.Sprintf("unknown app %q", app)})
 			return
 		}
@@ -162,19 +166,22 @@ func (a *admin) action(kind string) http.HandlerFunc {
 		ctx, cancel := context.WithTimeout(r.Context(), adminActionTimeout)
 		defer cancel()
 		a.log.Info("admin action requested", "action", kind, "app", app, "remote", r.RemoteAddr)
-		run := a.c.Reload
-		if kind == "restart" {
-			run = a.c.Restart
-		}
 		var mu sync.Mutex
 		var started []string
-		results, err := run(status.WithStartCheck(ctx, func(app string) bool {
+		results, err := status.Do(status.WithStartCheck(ctx, func(app string) bool {
 			mu.Lock()
 			defer mu.Unlock()
 			started = append(started, app)
 			return true
-		}), app)
-		if err != nil && ctx.Err() != nil {
+		}), a.c, kind, app)
+		var failed *status.FailedError
+		var unknown *status.UnknownAppError
+		switch {
+		case errors.As(err, &unknown):
+			// The app went away between the check above and the action.
+			writeJSON(w, http.StatusNotFound, actionResponse{Error: fmt.Sprintf("unknown app %q", app)})
+			return
+		case err != nil && !errors.As(err, &failed) && ctx.Err() != nil:
 			// Not "ok=false error=context canceled": what started runs to
 			// its end and the supervisor logs its outcome.
 			mu.Lock()
@@ -186,41 +193,25 @@ func (a *admin) action(kind string) http.HandlerFunc {
 		}
 		resp := actionResponse{OK: err == nil, Results: results}
 		code := http.StatusOK
-		if err != nil {
-			resp.Error = err.Error()
-			code = http.StatusInternalServerError
-		} else if msg := failures(results); msg != "" {
-			resp.OK, resp.Error, code = false, msg, http.StatusConflict
+		switch {
+		case failed != nil:
+			resp.Error, code = failed.Error(), http.StatusConflict
+		case err != nil:
+			resp.Error, code = err.Error(), http.StatusInternalServerError
 		}
 		a.log.Info("admin action done", "action", kind, "app", app, "ok", resp.OK, "error", resp.Error)
 		writeJSON(w, code, resp)
 	}
 }
 
+// shutdown answers first and then starts the shutdown: the init may end
+// (and take this server with it) before a reply written afterwards
+// reached the caller.
 func (a *admin) shutdown(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("admin shutdown requested", "remote", r.RemoteAddr)
-	a.c.Shutdown("admin page")
 	writeJSON(w, http.StatusOK, actionResponse{OK: true})
-}
-
-func hasApp(st status.Status, name string) bool {
-	for _, a := range st.Apps {
-		if a.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// failures joins the reasons of the failed results, "" when all succeeded.
-func failures(rs []status.Result) string {
-	var msgs []string
-	for _, r := range rs {
-		if !r.OK {
-			msgs = append(msgs, fmt.Sprintf("%s %s: %s", r.Action, r.App, r.Reason))
-		}
-	}
-	return strings.Join(msgs, "; ")
+	_ = http.NewResponseController(w).Flush() // the caller went away; shut down anyway
+	a.c.Shutdown("admin page")
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -22,7 +24,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("no %s (apt-get install -y chromium): %v", chromiumPath, err)
 	}
-	f := newFake(runningApp("web", 1), runningApp("api", 3))
+	f := statustest.New(statustest.Running("web", 1), statustest.Running("api", 3))
 	_, base, _ := start(t, Options{Controller: f, Admin: true, AdminToken: testToken})
 
 	actx, cancel := chromedp.NewExecAllocator(context.Background(),
@@ -108,7 +110,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 	if stored != testToken {
 		t.Errorf("sessionStorage holds %q, want the token", stored)
 	}
-	if calls := f.callLog(); !slices.Equal(calls, []string{"reload web"}) {
+	if calls := f.Calls(); !slices.Equal(calls, []string{"reload web"}) {
 		t.Errorf("supervisor calls = %q, want one reload of web", calls)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 const testToken = "s3cret-token-for-tests"
@@ -28,7 +30,7 @@ func decode(t *testing.T, r reply) actionResponse {
 
 func TestAdminRefusesNetworkWithoutToken(t *testing.T) {
 	for _, addr := range []string{":9090", "0.0.0.0:9090", "10.1.2.3:9090", "[::]:9090", "pod.example:9090"} {
-		_, err := New(Options{Listen: addr, Admin: true, Controller: newFake()})
+		_, err := New(Options{Listen: addr, Admin: true, Controller: statustest.New()})
 		if !errors.Is(err, ErrAdminUnprotected) {
 			t.Errorf("New(admin on %s, no token) = %v, want ErrAdminUnprotected", addr, err)
 			continue
@@ -43,7 +45,7 @@ func TestAdminRefusesNetworkWithoutToken(t *testing.T) {
 		{Listen: ":9090", Admin: true, AdminToken: "x"},
 		{Listen: ":9090"},
 	} {
-		o.Controller = newFake()
+		o.Controller = statustest.New()
 		if _, err := New(o); err != nil {
 			t.Errorf("New(%s admin=%v token=%v) = %v, want ok", o.Listen, o.Admin, o.AdminToken != "", err)
 		}
@@ -51,7 +53,7 @@ func TestAdminRefusesNetworkWithoutToken(t *testing.T) {
 }
 
 func TestAdminWithToken(t *testing.T) {
-	f := newFake(runningApp("web", 1), runningApp("api", 4))
+	f := statustest.New(statustest.Running("web", 1), statustest.Running("api", 4))
 	_, base, logs := start(t, Options{Controller: f, Admin: true, AdminToken: testToken})
 	api := base + "/debug/admin"
 
@@ -98,8 +100,8 @@ func TestAdminWithToken(t *testing.T) {
 			t.Errorf("%s: 405 with Allow %q, want POST", tc.name, r.header.Get("Allow"))
 		}
 	}
-	if calls := f.callLog(); len(calls) != 0 || len(f.shutdownLog()) != 0 {
-		t.Fatalf("refused requests reached the supervisor: %v %v", calls, f.shutdownLog())
+	if calls := f.Calls(); len(calls) != 0 || len(f.Shutdowns()) != 0 {
+		t.Fatalf("refused requests reached the supervisor: %v %v", calls, f.Shutdowns())
 	}
 
 	st := decode(t, do(t, nil, "GET", api+"/status", bearer(testToken)))
@@ -116,29 +118,25 @@ func TestAdminWithToken(t *testing.T) {
 	if res := decode(t, r); r.code != 200 || len(res.Results) != 2 {
 		t.Fatalf("restart all = %d %+v", r.code, res)
 	}
-	if want := []string{"reload web", "restart "}; !slices.Equal(f.callLog(), want) {
-		t.Errorf("supervisor calls = %q, want %q", f.callLog(), want)
+	if want := []string{"reload web", "restart "}; !slices.Equal(f.Calls(), want) {
+		t.Errorf("supervisor calls = %q, want %q", f.Calls(), want)
 	}
 
 	// A rolled-back swap is a conflict that says why; a supervisor error is a 500.
-	f.mu.Lock()
-	f.rollback = "readiness gate timed out after 60s"
-	f.mu.Unlock()
+	f.Tune(func(k *statustest.Knobs) { k.Rollback = "readiness gate timed out after 60s" })
 	r = do(t, nil, "POST", api+"/reload?app=api", bearer(testToken))
 	if res := decode(t, r); r.code != 409 || res.OK || !strings.Contains(res.Error, "readiness gate timed out") {
 		t.Errorf("rolled-back reload = %d %+v", r.code, res)
 	}
-	f.mu.Lock()
-	f.reloadErr = errors.New("supervisor is shutting down")
-	f.mu.Unlock()
+	f.Tune(func(k *statustest.Knobs) { k.Err = errors.New("supervisor is shutting down") })
 	r = do(t, nil, "POST", api+"/reload?app=api", bearer(testToken))
 	if res := decode(t, r); r.code != 500 || res.OK || res.Error != "supervisor is shutting down" {
 		t.Errorf("failed reload = %d %+v", r.code, res)
 	}
 
 	r = do(t, nil, "POST", api+"/shutdown", bearer(testToken))
-	if r.code != 200 || len(f.shutdownLog()) != 1 {
-		t.Errorf("shutdown = %d, supervisor got %v", r.code, f.shutdownLog())
+	if r.code != 200 || len(f.Shutdowns()) != 1 {
+		t.Errorf("shutdown = %d, supervisor got %v", r.code, f.Shutdowns())
 	}
 	if strings.Contains(logs.String(), testToken) {
 		t.Errorf("the token was logged:\n%s", logs)
@@ -146,7 +144,7 @@ func TestAdminWithToken(t *testing.T) {
 }
 
 func TestAdminOnLoopbackWithoutToken(t *testing.T) {
-	f := newFake(runningApp("web", 1))
+	f := statustest.New(statustest.Running("web", 1))
 	_, base, _ := start(t, Options{Controller: f, Admin: true})
 	api := base + "/debug/admin"
 	custom := map[string]string{"X-Entrypoint-Admin": "1"}
@@ -162,8 +160,8 @@ func TestAdminOnLoopbackWithoutToken(t *testing.T) {
 	if r := do(t, nil, "POST", api+"/reload?app=web", map[string]string{"X-Entrypoint-Admin": "1", "Host": "evil.example"}); r.code != 403 {
 		t.Errorf("POST with a foreign Host = %d, want 403", r.code)
 	}
-	if len(f.callLog()) != 0 {
-		t.Fatalf("refused requests reached the supervisor: %v", f.callLog())
+	if len(f.Calls()) != 0 {
+		t.Fatalf("refused requests reached the supervisor: %v", f.Calls())
 	}
 	r := do(t, nil, "POST", api+"/reload?app=web", map[string]string{"X-Entrypoint-Admin": "1", "Sec-Fetch-Site": "same-origin"})
 	if res := decode(t, r); r.code != 200 || !res.OK {
@@ -177,8 +175,9 @@ func TestAdminOnLoopbackWithoutToken(t *testing.T) {
 // Issue 11 item 16: an admin caller that leaves during a swap is logged as
 // such, not as a failed swap ("ok=false error=context canceled").
 func TestAdminCallerLeavingIsNotAFailure(t *testing.T) {
-	f := newFake(runningApp("web", 1))
-	f.untilDone = make(chan string, 1)
+	f := statustest.New(statustest.Running("web", 1))
+	began := make(chan string, 1)
+	f.Tune(func(k *statustest.Knobs) { k.Block, k.BlockBegins, k.Began = true, true, began })
 	_, base, logs := start(t, Options{Controller: f, Admin: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "POST", base+"/debug/admin/reload?app=web", nil)
@@ -194,7 +193,7 @@ func TestAdminCallerLeavingIsNotAFailure(t *testing.T) {
 		}
 		errc <- err
 	}()
-	<-f.untilDone // the swap started
+	<-began // the swap started
 	cancel()
 	<-errc
 	deadline := time.Now().Add(10 * time.Second)

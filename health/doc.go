@@ -4,8 +4,10 @@
 // enabled, the admin page /debug/admin with its JSON API.
 //
 // It reads the supervisor only through status.Controller and asks it to
-// act; it never signals, starts or waits for a process itself. Metrics
-// implements supervisor.Events so the supervisor can count what happened
+// act through status.Do, as the control socket does; it never signals,
+// starts or waits for a process itself, and must never import the
+// supervisor (init/), so that it builds on any OS. Metrics implements
+// status.Events so the supervisor can count what happened
 // without knowing about Prometheus.
 //
 // Invariants:

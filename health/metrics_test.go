@@ -14,11 +14,12 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/entrypoint/entrypoint/status"
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 func TestMetricsCountEventsAndReadStatus(t *testing.T) {
-	f := newFake(runningApp("web", 7), status.AppStatus{Name: "worker", State: status.StateBackoff, CrashLoop: true})
-	f.set(func(st *status.Status) {
+	f := statustest.New(statustest.Running("web", 7), status.AppStatus{Name: "worker", State: status.StateBackoff, CrashLoop: true})
+	f.Set(func(st *status.Status) {
 		st.Apps[0].Others = []status.Generation{{N: 6, Pid: 1006, Phase: status.PhaseDraining}}
 	})
 	reg := prometheus.NewRegistry()
@@ -80,7 +81,7 @@ func TestMetricsCountEventsAndReadStatus(t *testing.T) {
 	}
 
 	// The gauges follow the supervisor without any event.
-	f.set(func(st *status.Status) {
+	f.Set(func(st *status.Status) {
 		st.Apps[0].Current = &status.Generation{N: 8, Pid: 1008, Phase: status.PhaseReady}
 		st.Apps[0].Others = nil
 	})
@@ -113,7 +114,7 @@ entrypoint_zombies_reaped_total 5
 }
 
 func TestShutdownCountsAsDraining(t *testing.T) {
-	f := newFake(runningApp("web", 1))
+	f := statustest.New(statustest.Running("web", 1))
 	reg := prometheus.NewRegistry()
 	NewMetrics(reg, f, nil)
 	f.Shutdown("test")
@@ -128,8 +129,8 @@ entrypoint_draining 1
 
 func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	// The test process stands in for the app's current generation.
-	f := newFake(status.AppStatus{Name: "web", State: status.StateStarting}, runningApp("api", 1))
-	f.set(func(st *status.Status) { st.Apps[1].Current.Pid = os.Getpid() })
+	f := statustest.New(status.AppStatus{Name: "web", State: status.StateStarting}, statustest.Running("api", 1))
+	f.Set(func(st *status.Status) { st.Apps[1].Current.Pid = os.Getpid() })
 	reg := prometheus.NewRegistry()
 	if err := RegisterAppProcess(reg, f, "web"); err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	}
 
 	// Swap: web gets a generation (our PID), and is measured from then on.
-	f.set(func(st *status.Status) {
+	f.Set(func(st *status.Status) {
 		st.Apps[0].Current = &status.Generation{N: 1, Pid: os.Getpid(), Phase: status.PhaseReady}
 	})
 	fams = gather(t, reg)

@@ -8,10 +8,11 @@ import (
 
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/status"
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 func TestProbesFollowAppState(t *testing.T) {
-	f := newFake(runningApp("web", 1))
+	f := statustest.New(statustest.Running("web", 1))
 	_, base, _ := start(t, Options{Controller: f})
 
 	cases := []struct {
@@ -25,9 +26,9 @@ func TestProbesFollowAppState(t *testing.T) {
 			st.Apps[0] = status.AppStatus{Name: "web", State: status.StateStarting,
 				Others: []status.Generation{{N: 1, Pid: 1001, Phase: status.PhaseStarting}}}
 		}, false, 200, 500, "[-]app-web failed: starting"},
-		{"running is ready", func(st *status.Status) { st.Apps[0] = runningApp("web", 1) }, false, 200, 200, ""},
+		{"running is ready", func(st *status.Status) { st.Apps[0] = statustest.Running("web", 1) }, false, 200, 200, ""},
 		{"swapping stays ready", func(st *status.Status) {
-			st.Apps[0] = runningApp("web", 1)
+			st.Apps[0] = statustest.Running("web", 1)
 			st.Apps[0].State = status.StateSwapping
 			st.Apps[0].Others = []status.Generation{{N: 2, Pid: 1002, Phase: status.PhaseStarting}}
 		}, false, 200, 200, ""},
@@ -36,7 +37,7 @@ func TestProbesFollowAppState(t *testing.T) {
 				Others: []status.Generation{{N: 1, Pid: 1001, Phase: status.PhaseDraining}}}
 		}, false, 200, 500, "[-]app-web failed: restarting"},
 		{"shutting down is live, not ready", func(st *status.Status) {
-			st.Apps[0] = runningApp("web", 1)
+			st.Apps[0] = statustest.Running("web", 1)
 			st.Apps[0].State, st.Apps[0].Ready = status.StateStopping, false
 			st.ShuttingDown = true
 		}, false, 200, 500, "[-]shutdown failed: shutting down"},
@@ -44,15 +45,13 @@ func TestProbesFollowAppState(t *testing.T) {
 			st.ShuttingDown = false
 			st.Apps[0] = status.AppStatus{Name: "web", State: status.StateBackoff, CrashLoop: true}
 		}, false, 500, 500, "[-]app-web failed: crash loop"},
-		{"stuck event loop fails liveness", func(st *status.Status) { st.Apps[0] = runningApp("web", 1) },
+		{"stuck event loop fails liveness", func(st *status.Status) { st.Apps[0] = statustest.Running("web", 1) },
 			true, 500, 200, "[-]supervisor-loop failed: event loop did not answer"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f.set(tc.set)
-			f.mu.Lock()
-			f.pingStuck = tc.stuck
-			f.mu.Unlock()
+			f.Set(tc.set)
+			f.Tune(func(k *statustest.Knobs) { k.PingStuck = tc.stuck })
 			live := do(t, nil, "GET", base+"/livez", nil)
 			ready := do(t, nil, "GET", base+"/readyz", nil)
 			health := do(t, nil, "GET", base+"/healthz", nil)
@@ -85,7 +84,7 @@ func TestProbesFollowAppState(t *testing.T) {
 }
 
 func TestProbeVerboseListsEveryCheck(t *testing.T) {
-	f := newFake(runningApp("web", 3), runningApp("api", 1))
+	f := statustest.New(statustest.Running("web", 3), statustest.Running("api", 1))
 	_, base, _ := start(t, Options{Controller: f})
 
 	r := do(t, nil, "GET", base+"/livez?verbose", nil)
@@ -99,7 +98,7 @@ func TestProbeVerboseListsEveryCheck(t *testing.T) {
 		t.Errorf("readyz?verbose = %d %q, want 200 %q", r.code, r.body, want)
 	}
 
-	f.set(func(st *status.Status) {
+	f.Set(func(st *status.Status) {
 		st.Apps[1] = status.AppStatus{Name: "api", State: status.StateBackoff, CrashLoop: true}
 	})
 	r = do(t, nil, "GET", base+"/healthz?verbose", nil)
@@ -115,7 +114,7 @@ func TestProbeVerboseListsEveryCheck(t *testing.T) {
 }
 
 func TestProbeSingleCheckRoutes(t *testing.T) {
-	f := newFake(runningApp("web", 1), status.AppStatus{Name: "api", State: status.StateStarting})
+	f := statustest.New(statustest.Running("web", 1), status.AppStatus{Name: "api", State: status.StateStarting})
 	_, base, _ := start(t, Options{Controller: f})
 	for _, tc := range []struct {
 		path string
@@ -140,7 +139,7 @@ func TestProbeSingleCheckRoutes(t *testing.T) {
 }
 
 func TestServerRoutesAndHardening(t *testing.T) {
-	f := newFake(runningApp("web", 1))
+	f := statustest.New(statustest.Running("web", 1))
 	s, base, _ := start(t, Options{Controller: f})
 
 	r := do(t, nil, "HEAD", base+"/readyz", nil)
@@ -165,11 +164,9 @@ func TestServerRoutesAndHardening(t *testing.T) {
 }
 
 func TestHandlerPanicIsRecovered(t *testing.T) {
-	f := newFake(runningApp("web", 1))
+	f := statustest.New(statustest.Running("web", 1))
 	_, base, logs := start(t, Options{Controller: f})
-	f.mu.Lock()
-	f.panicky = true
-	f.mu.Unlock()
+	f.Tune(func(k *statustest.Knobs) { k.StatusPanics = true })
 	r := do(t, nil, "GET", base+"/readyz", nil)
 	if r.code != 500 || r.body != "internal error\n" {
 		t.Errorf("panicking handler = %d %q, want 500 internal error", r.code, r.body)
@@ -177,9 +174,7 @@ func TestHandlerPanicIsRecovered(t *testing.T) {
 	if !strings.Contains(logs.String(), "fake status exploded") {
 		t.Errorf("the panic was not logged:\n%s", logs)
 	}
-	f.mu.Lock()
-	f.panicky = false
-	f.mu.Unlock()
+	f.Tune(func(k *statustest.Knobs) { k.StatusPanics = false })
 	if r := do(t, nil, "GET", base+"/readyz", nil); r.code != 200 {
 		t.Errorf("server does not answer after a panic: %d %q", r.code, r.body)
 	}
@@ -191,7 +186,7 @@ func TestServeBindErrorNamesAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	s, err := New(Options{Listen: l.Addr().String(), Controller: newFake()})
+	s, err := New(Options{Listen: l.Addr().String(), Controller: statustest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +200,7 @@ func TestNewRequiresController(t *testing.T) {
 	if _, err := New(Options{Listen: "127.0.0.1:0"}); err == nil {
 		t.Fatal("New without a Controller succeeded")
 	}
-	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: newFake(), TLSCert: "x.pem"}); err == nil {
+	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: statustest.New(), TLSCert: "x.pem"}); err == nil {
 		t.Fatal("New with a cert and no key succeeded")
 	}
 }

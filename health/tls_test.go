@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/entrypoint/entrypoint/status/statustest"
 )
 
 // selfSigned returns a PEM certificate and key for 127.0.0.1 named cn.
@@ -94,7 +96,7 @@ func TestTLSServesAndReloadsRotatedSecret(t *testing.T) {
 	sd.write(map[string][]byte{"tls.crt": c1, "tls.key": k1})
 
 	_, base, logs := start(t, Options{
-		Controller: newFake(runningApp("web", 1)),
+		Controller: statustest.New(statustest.Running("web", 1)),
 		TLSCert:    filepath.Join(sd.dir, "tls.crt"),
 		TLSKey:     filepath.Join(sd.dir, "tls.key"),
 	})
@@ -165,10 +167,10 @@ func TestTLSRefusesUnloadableCertAtStart(t *testing.T) {
 	if err := os.WriteFile(key, k2, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: newFake(), TLSCert: cert, TLSKey: key}); err == nil {
+	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: statustest.New(), TLSCert: cert, TLSKey: key}); err == nil {
 		t.Fatal("New accepted a certificate with the wrong key")
 	}
-	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: newFake(), TLSCert: cert + ".missing", TLSKey: key}); err == nil {
+	if _, err := New(Options{Listen: "127.0.0.1:0", Controller: statustest.New(), TLSCert: cert + ".missing", TLSKey: key}); err == nil {
 		t.Fatal("New accepted a missing certificate file")
 	}
 }

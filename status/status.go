@@ -1,11 +1,13 @@
 // Package status holds the types the supervisor shares with everything
 // that watches or drives it: the Controller and Events interfaces, the
-// Status snapshot and its health checks, and the outcome of an action.
+// Status snapshot and its health checks, the outcome of an action, and
+// Do, the one way the control socket and the admin page ask for a reload
+// or restart (action.go).
 //
 // It is a leaf: it imports only the standard library, so that health,
 // control and the CLI build on any OS and never depend on the supervisor
 // itself. It must never hold state or do work beyond deriving answers from
-// a snapshot.
+// a snapshot and handing requests to a Controller.
 package status
 
 import (
