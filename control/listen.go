@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
+
+	"github.com/entrypoint/entrypoint/internal/unixsock"
 )
 
 // Listen binds the control socket. A path starting with "@" is an abstract
@@ -53,27 +54,16 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
+// removeStale clears the socket file a dead init left at path. A socket
+// someone still serves, or a file of another kind, is an error and is left
+// alone (internal/unixsock).
 func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	err := unixsock.RemoveStale(path)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("control socket: %w; is another entrypoint running?", err)
 	}
 	if err != nil {
-		return fmt.Errorf("inspect control socket %s: %w", path, err)
-	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return fmt.Errorf("control socket %s: the path exists and is not a socket; refusing to replace it", path)
-	}
-	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		c.Close()
-		return fmt.Errorf("control socket %s is in use by another process; is another entrypoint running?", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("probe existing control socket %s: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove stale control socket %s: %w", path, err)
+		return fmt.Errorf("control socket: %w", err)
 	}
 	return nil
 }
