@@ -77,4 +77,3 @@ func (s *Supervisor) rewrite(sig syscall.Signal) syscall.Signal {
 	}
 	return sig
 }
-
