@@ -30,6 +30,8 @@ type procs struct {
 	leftovers func(a *app, g *gen, known []procID)
 	// pidfd opens a pidfd for a just-started generation; nil without one.
 	pidfd func(pid int, exit <-chan reaper.Exit) *pidfd
+	// strays ends every process left once the apps ended.
+	strays func(s *Supervisor)
 }
 
 // realProcs is the procs of a running init.
@@ -44,6 +46,7 @@ func realProcs(r *reaper.Reaper) procs {
 		descendants: descendantsOf,
 		leftovers:   func(a *app, g *gen, known []procID) { a.endLeftovers(g, known) },
 		pidfd:       openPidfd,
+		strays:      (*Supervisor).reapStrays,
 	}
 }
 

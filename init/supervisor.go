@@ -249,7 +249,7 @@ func (s *Supervisor) Run(ctx context.Context) int {
 			}
 		case <-allDone:
 			code := s.exitCode()
-			s.reapStrays()
+			s.procs.strays(s)
 			s.log.Info("all done", "exit_code", code)
 			return code
 		}
