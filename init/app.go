@@ -318,7 +318,9 @@ func (a *app) startFirst() bool {
 		a.joinable = false
 		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
-		a.answerJoined(a.finish(a.result("restart", false, err.Error(), nil, start)))
+		if len(a.joined) > 0 {
+			a.answerJoined(a.finish(a.result("restart", false, err.Error(), nil, start)))
+		}
 		return a.afterFailure(nil)
 	}
 	a.setCurrent(g)
@@ -332,7 +334,9 @@ func (a *app) startFirst() bool {
 		}
 		a.log.Error("app not ready", "generation", g.n, "pid", g.pid, "err", err)
 		a.busy(func() { a.kill(g) })
-		a.answerJoined(a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start)))
+		if len(a.joined) > 0 {
+			a.answerJoined(a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start)))
+		}
 		return a.onExit()
 	}
 	a.markReady(g, nil)

@@ -116,8 +116,13 @@ func (w *fakeWorld) kill(pid int, sig syscall.Signal) error {
 		p.end(unix.WaitStatus(syscall.SIGKILL))
 	case stop && !deaf:
 		go func() {
-			time.Sleep(delay)
-			p.end(0)
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				p.end(0)
+			case <-p.gone:
+			}
 		}()
 	}
 	return nil
@@ -173,11 +178,17 @@ func (p *fakeProc) set(deaf bool, stopDelay time.Duration) {
 	p.mu.Unlock()
 }
 
-// fakeGate passes a generation when its fakeProc is ready.
-type fakeGate struct{ w *fakeWorld }
+// fakeGate passes a generation when its fakeProc is ready and fails it
+// after timeout, as every real gate does.
+type fakeGate struct {
+	w       *fakeWorld
+	timeout time.Duration
+}
 
 func (g fakeGate) Wait(ctx context.Context, t graceful.Target) error {
 	p := g.w.proc(t.Pid)
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
 	select {
 	case <-p.ready:
 		return nil
@@ -233,7 +244,7 @@ func run(t *testing.T, args ...string) (*harness, *fakeProc) {
 		t.Errorf("app %s: illegal transition %s -> %s", app, from, to)
 	}
 	for _, a := range s.apps {
-		a.gate = fakeGate{w}
+		a.gate = fakeGate{w, a.cfg.Readiness.Timeout.D()}
 	}
 	h.s = s
 	t.Cleanup(func() {
