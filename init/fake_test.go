@@ -69,6 +69,11 @@ func (w *fakeWorld) procsFor() procs {
 		},
 		lookPath: func(name, _ string, _ []string) (string, error) { return name, nil },
 		kill:     w.kill,
+		signalGroup: func(pid int, sig syscall.Signal) {
+			if pid > 0 {
+				_ = w.kill(-pid, sig)
+			}
+		},
 		groupGone: func(pgid int, deadline <-chan struct{}) bool {
 			p := w.proc(pgid)
 			if p == nil {

@@ -21,6 +21,8 @@ type procs struct {
 	lookPath func(name, dir string, env []string) (string, error)
 	// kill is kill(2): a negative pid addresses a process group.
 	kill func(pid int, sig syscall.Signal) error
+	// signalGroup signals the process group led by pid, never our own.
+	signalGroup func(pid int, sig syscall.Signal)
 	// groupGone waits until process group pgid is empty or deadline
 	// closes, and says which.
 	groupGone func(pgid int, deadline <-chan struct{}) bool
@@ -42,6 +44,7 @@ func realProcs(r *reaper.Reaper) procs {
 		},
 		lookPath:    lookPath,
 		kill:        syscall.Kill,
+		signalGroup: signalGroup,
 		groupGone:   groupGone,
 		descendants: descendantsOf,
 		leftovers:   func(a *app, g *gen, known []procID) { a.endLeftovers(g, known) },
@@ -50,10 +53,7 @@ func realProcs(r *reaper.Reaper) procs {
 	}
 }
 
-// signalGroup sends sig to the process group led by g. A pid below 1
-// would address our own group or every process: never.
+// signalGroup sends sig to the process group led by g.
 func (a *app) signalGroup(g *gen, sig syscall.Signal) {
-	if g.pid > 0 {
-		_ = a.s.procs.kill(-g.pid, sig)
-	}
+	a.s.procs.signalGroup(g.pid, sig)
 }
