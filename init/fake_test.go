@@ -234,8 +234,14 @@ func (b *syncBuffer) String() string {
 // command is added) and returns once generation 1 was started.
 func run(t *testing.T, args ...string) (*harness, *fakeProc) {
 	t.Helper()
-	cfg, err := config.Load(append(append([]string{"--name", "web", "--health-listen", "off"}, args...), "--", "/fake/app"),
-		func(string) (string, bool) { return "", false })
+	h := runConfig(t, append(append([]string{"--name", "web", "--health-listen", "off"}, args...), "--", "/fake/app")...)
+	return h, h.w.next()
+}
+
+// runConfig starts a supervisor of the config that args load.
+func runConfig(t *testing.T, args ...string) *harness {
+	t.Helper()
+	cfg, err := config.Load(args, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +264,7 @@ func run(t *testing.T, args ...string) (*harness, *fakeProc) {
 		}
 	})
 	go func() { h.code <- s.Run(context.Background()) }()
-	return h, w.next()
+	return h
 }
 
 func (h *harness) app() status.AppStatus { return h.s.Status().Apps[0] }
