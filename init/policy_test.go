@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"slices"
 	"syscall"
 	"testing"
@@ -117,6 +118,80 @@ func TestReloadDuringRestartRunsAfter(t *testing.T) {
 		g3.becomeReady()
 		if r := <-reload; !r.OK || r.From != 2 || r.To != 3 {
 			t.Fatalf("reload %+v", r)
+		}
+		h.stop()
+	})
+}
+
+// The app gets the signal that started the shutdown, and a second one
+// cuts the pre-stop delay short.
+func TestSecondShutdownSignalCutsPreStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t, "--pre-stop-delay", "20s")
+		g1.becomeReady()
+		synctest.Wait()
+		start := time.Now()
+		h.sigs <- syscall.SIGINT
+		time.Sleep(2 * time.Second)
+		h.sigs <- syscall.SIGINT
+		code := <-h.code
+		g1.mu.Lock()
+		at := slices.Clone(g1.sigAt)
+		g1.mu.Unlock()
+		if s := g1.signals(); !slices.Equal(s, []syscall.Signal{syscall.SIGINT}) || at[0].Sub(start) != 2*time.Second {
+			t.Fatalf("signals %v at %v, want SIGINT when the second signal came", s, at)
+		}
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+	})
+}
+
+// A failed swap uses a generation number; the next one gets the one after.
+func TestFailedSwapUsesANumber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		res := call(h.s.Reload)
+		h.w.next().exitWith(1)
+		<-res
+		res = call(h.s.Reload)
+		g3 := h.w.next()
+		g3.becomeReady()
+		if r := <-res; !r.OK || r.To != 3 {
+			t.Fatalf("second swap %+v, want generation 3", r)
+		}
+		h.stop()
+	})
+}
+
+// A request whose caller gave up while it waited behind a swap never
+// starts.
+func TestGivenUpRequestNeverStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		first := call(h.s.Reload)
+		g2 := h.w.next()
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() {
+			_, err := h.s.Restart(ctx, "")
+			gaveUp <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-gaveUp; err == nil {
+			t.Fatal("the restart answered after its caller left")
+		}
+		g2.becomeReady()
+		<-first
+		synctest.Wait()
+		h.w.none(t)
+		if a := h.app(); a.Current.N != 2 || !a.Ready {
+			t.Fatalf("after: %+v", a)
 		}
 		h.stop()
 	})
