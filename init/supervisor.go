@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -56,6 +55,11 @@ type Supervisor struct {
 	takeoverOnce sync.Once
 	takeoverErr  error
 
+	procs procs
+	// illegal, if set, hears of every state transition the diagram does
+	// not have (unit tests fail on it); nil in a running init.
+	illegal func(app string, from, to status.State)
+
 	ping     chan chan struct{}
 	shutdown chan shutdownReq
 	appEnded chan *app
@@ -72,7 +76,14 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Config == nil || opts.Reaper == nil {
 		return nil, errors.New("supervisor: Config and Reaper are required")
 	}
+	return newSupervisor(opts, realProcs(opts.Reaper))
+}
+
+// newSupervisor is New with the process operations given: unit tests pass
+// fakes (and no reaper).
+func newSupervisor(opts Options, p procs) (*Supervisor, error) {
 	s := &Supervisor{
+		procs:    p,
 		cfg:      opts.Config,
 		log:      opts.Logger,
 		reaper:   opts.Reaper,
@@ -155,13 +166,64 @@ func (s *Supervisor) Run(ctx context.Context) int {
 		}
 		s.stopApps(req)
 	}
+	// SIGUSR1 and SIGUSR2 act on every app, one after the other, carried
+	// out from this loop (no goroutine per signal): seq is the one under
+	// way, again the op asked for meanwhile.
+	var seq *sigSeq
+	var again [2]bool
+	startSeq := func(op opKind) {
+		switch {
+		case pending != nil:
+			return // shutting down
+		case seq != nil && seq.op == op && op == opRestart:
+			// A restart asked for while restarts are under way joins
+			// them, as it does inside an app (issue 12).
+			s.log.Info("restart already under way, the signal joins it")
+			return
+		case seq != nil:
+			// Like swaps, one more run after this one, however many
+			// signals came.
+			again[op] = true
+			return
+		}
+		seq = &sigSeq{op: op}
+		if !s.advance(seq) {
+			seq = nil
+		}
+	}
+	seqDone := func() {
+		if s.advance(seq) {
+			return
+		}
+		seq = nil
+		for _, op := range []opKind{opSwap, opRestart} {
+			if again[op] {
+				again[op] = false
+				startSeq(op)
+				return
+			}
+		}
+	}
 	ctxDone := ctx.Done()
 	for {
+		var seqReply <-chan status.Result
+		var seqEnded <-chan struct{}
+		if seq != nil && pending == nil {
+			seqReply, seqEnded = seq.reply, seq.app.done
+		}
 		select {
 		case sig := <-s.signals:
-			if r, ok := s.handleSignal(sig.(syscall.Signal)); ok {
+			r, op, act := s.handleSignal(sig.(syscall.Signal))
+			switch act {
+			case sigShutdown:
 				begin(r)
+			case sigAction:
+				startSeq(op)
 			}
+		case <-seqReply:
+			seqDone()
+		case <-seqEnded:
+			seqDone()
 		case reply := <-s.ping:
 			close(reply)
 		case req := <-s.shutdown:
@@ -186,120 +248,16 @@ func (s *Supervisor) Run(ctx context.Context) int {
 			}
 		case <-allDone:
 			code := s.exitCode()
-			s.reapStrays()
+			s.procs.strays(s)
 			s.log.Info("all done", "exit_code", code)
 			return code
 		}
 	}
 }
 
-// handleSignal acts on one caught signal; it returns a shutdown request
-// when the signal asks for one.
-func (s *Supervisor) handleSignal(sig syscall.Signal) (shutdownReq, bool) {
-	switch sig {
-	case syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCHLD, syscall.SIGURG:
-		// Meaningful to the init only: a broken log pipe, or terminal
-		// job control aimed at the init while the app owns the
-		// terminal (tini ignores both TTIN and TTOU for this reason).
-		return shutdownReq{}, false
-	case syscall.SIGUSR1:
-		s.log.Info("signal received, hot swap", "signal", config.SignalName(sig))
-		go s.Reload(context.Background(), "")
-		return shutdownReq{}, false
-	case syscall.SIGUSR2:
-		s.log.Info("signal received, full restart", "signal", config.SignalName(sig))
-		go s.Restart(context.Background(), "")
-		return shutdownReq{}, false
-	case syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP:
-		return shutdownReq{reason: config.SignalName(sig), sig: s.rewrite(sig)}, true
-	}
-	for _, a := range s.apps {
-		a.signal(s.rewrite(sig))
-	}
-	return shutdownReq{}, false
-}
-
-func (s *Supervisor) rewrite(sig syscall.Signal) syscall.Signal {
-	if to, ok := s.cfg.Rewrite[config.Signal(sig)]; ok {
-		return syscall.Signal(to)
-	}
-	return sig
-}
-
 func (s *Supervisor) stopApps(req shutdownReq) {
 	for _, a := range s.apps {
 		a.stop(req.sig)
-	}
-}
-
-// exitCode is the init's exit code: the code of the app whose own end
-// ended the container; after a shutdown, the first non-zero code of any
-// app (the init never exits 0 while an app failed, one waiting in its
-// restart backoff included). --success-exit-codes
-// map codes to 0 first.
-func (s *Supervisor) exitCode() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ended, endedCode, firstFailed, backoffFailed := false, 0, 0, 0
-	for _, a := range s.apps {
-		if a.exitCode == nil {
-			continue
-		}
-		c := *a.exitCode
-		if slices.Contains(s.cfg.SuccessExitCodes, c) {
-			c = 0
-		}
-		if a.failedWhenStopped && backoffFailed == 0 {
-			// It had failed on its own before anyone stopped it.
-			backoffFailed = c
-		}
-		switch {
-		case a.endedContainer:
-			// Apps that ended on their own speak; the others were
-			// stopped by us because of them, and their 143 is ours.
-			ended = true
-			if endedCode == 0 {
-				endedCode = c
-			}
-		case firstFailed == 0:
-			firstFailed = c
-		}
-	}
-	if ended {
-		if endedCode == 0 {
-			// Never 0 while an app had failed: one waiting in its
-			// restart backoff when another ended the container.
-			return backoffFailed
-		}
-		return endedCode
-	}
-	return firstFailed
-}
-
-// reapStrays ends every process still alive after the apps ended, so the
-// container never hangs on a stray daemon: SIGTERM, a short grace, SIGKILL.
-// As PID 1 that is everyone in the namespace (kill(-1)); as a subreaper
-// only our own descendants, never the rest of the machine.
-func (s *Supervisor) reapStrays() {
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	err := s.reaper.WaitNoChildren(ctx)
-	cancel()
-	if err == nil {
-		return
-	}
-	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-		n := signalStrays(sig)
-		if n == 0 {
-			return
-		}
-		s.log.Info("signalling leftover processes", "signal", config.SignalName(sig), "count", n)
-		s.reaper.Kick()
-		ctx, cancel := context.WithTimeout(context.Background(), StrayGrace)
-		err := s.reaper.WaitNoChildren(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
 	}
 }
 
@@ -311,7 +269,10 @@ func (s *Supervisor) Shutdown(reason string) {
 	}
 }
 
-// Ping implements Controller.
+// Ping implements Controller: Run's loop and then each app's run loop
+// must answer. Every place an app's loop waits answers too, so a long
+// drain or backoff is alive, while a loop stuck in a call that never
+// returns fails liveness with the app's name.
 func (s *Supervisor) Ping(ctx context.Context) error {
 	reply := make(chan struct{})
 	select {
@@ -321,10 +282,15 @@ func (s *Supervisor) Ping(ctx context.Context) error {
 	}
 	select {
 	case <-reply:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("supervisor loop did not answer: %w", ctx.Err())
 	}
+	for _, a := range s.apps {
+		if err := a.pingLoop(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Reload implements Controller.

@@ -1,0 +1,233 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/entrypoint/entrypoint/status"
+)
+
+// request queues op for the run goroutine and waits for its outcome.
+func (a *app) request(ctx context.Context, op opKind, reason string) (status.Result, error) {
+	r := request{ctx: ctx, op: op, reason: reason, reply: make(chan status.Result, 1)}
+	stopped := func() error { return fmt.Errorf("%s %s: %w", op, a.cfg.Name, errStopping) }
+	select {
+	case a.reqs <- r:
+	case <-a.ctx.Done():
+		return status.Result{}, stopped()
+	case <-a.done:
+		return status.Result{}, stopped()
+	case <-ctx.Done():
+		return status.Result{}, ctx.Err()
+	}
+	select {
+	case res := <-r.reply:
+		return res, nil
+	case <-a.ctx.Done():
+		return status.Result{}, stopped()
+	case <-a.done:
+		return status.Result{}, stopped()
+	case <-ctx.Done():
+		return status.Result{}, ctx.Err()
+	}
+}
+
+// handle runs one request. Requests of the same kind that queued up
+// meanwhile collapse into it and all get its result: a burst of SIGUSR1s
+// is one swap, a burst of SIGUSR2s one restart. Requests of the other
+// kind keep their turn in parked.
+func (a *app) handle(r request) {
+	if !r.begins(a.cfg.Name) {
+		return
+	}
+	for pulled := true; pulled; {
+		select {
+		case q := <-a.reqs:
+			a.parked = append(a.parked, q)
+		default:
+			pulled = false
+		}
+	}
+	batch := []request{r}
+	a.parked = slices.DeleteFunc(a.parked, func(q request) bool {
+		if q.op != r.op {
+			return false
+		}
+		if q.begins(a.cfg.Name) {
+			batch = append(batch, q)
+		}
+		return true
+	})
+	var res status.Result
+	if r.op == opSwap {
+		res = a.swap(r.reason)
+	} else {
+		// Restarts asked for while this one brings its generation up
+		// join it (issue 12): run afterwards, each would stop a
+		// generation that had only just become ready.
+		a.joinable, a.joined = true, slices.Clone(batch[1:])
+		res = a.restart(r.reason)
+		a.joinable = false
+		batch = append([]request{r}, a.joined...)
+		a.joined = nil
+	}
+	for _, q := range batch {
+		q.reply <- res
+	}
+}
+
+func (a *app) result(op string, ok bool, reason string, from *gen, start time.Time) status.Result {
+	r := status.Result{App: a.cfg.Name, Action: op, OK: ok, Reason: reason, Duration: time.Since(start), At: time.Now()}
+	if from != nil {
+		r.From, r.To, r.Pid = from.n, from.n, from.pid
+	}
+	if cur := a.current(); cur != nil {
+		r.To, r.Pid = cur.n, cur.pid
+	}
+	return r
+}
+
+func (a *app) finish(r status.Result) status.Result {
+	a.s.mu.Lock()
+	a.lastAction = &r
+	a.s.mu.Unlock()
+	a.s.events.ActionDone(r)
+	if r.OK {
+		a.log.Info(r.Action+" done", "from", r.From, "to", r.To, "pid", r.Pid, "duration", r.Duration)
+	} else {
+		a.log.Warn(r.Action+" failed", "reason", r.Reason, "serving", r.Pid, "duration", r.Duration)
+	}
+	return r
+}
+
+// swap is DESIGN rule 5: start N+1, gate, then drain N; on failure N+1 is
+// killed and N keeps serving. Readiness stays true throughout.
+func (a *app) swap(reason string) status.Result {
+	start := time.Now()
+	old := a.current()
+	if a.stopping() {
+		return a.result("reload", false, errStopping.Error(), old, start)
+	}
+	if old == nil || !old.alive() {
+		return a.finish(a.result("reload", false, "no generation is running", old, start))
+	}
+	a.transition(status.StateSwapping)
+	a.log.Info("hot swap", "from", old.n, "pid", old.pid, "reason", reason)
+	g, err := a.spawn()
+	if err != nil {
+		a.transition(status.StateRunning)
+		return a.finish(a.result("reload", false, err.Error(), old, start))
+	}
+	a.addOther(g)
+	if err := a.await(g); err != nil {
+		if errors.Is(err, errStopping) {
+			// stopAll owns g now: it is among the others.
+			return a.result("reload", false, err.Error(), old, start)
+		}
+		a.busy(func() { a.kill(g) })
+		a.removeOther(g)
+		a.transition(status.StateRunning)
+		return a.finish(a.result("reload", false, fmt.Sprintf("generation %d (pid %d) %v; generation %d keeps serving", g.n, g.pid, err, old.n), old, start))
+	}
+	a.markReady(g, old)
+	res := a.finish(a.result("reload", true, "", old, start))
+	a.drains.Add(1)
+	go func() {
+		defer a.drains.Done()
+		a.drain(old)
+	}()
+	return res
+}
+
+// drain ends an old generation after a swap, in its own goroutine so the
+// run loop keeps watching the new one: stop signal, drain timeout, then
+// SIGKILL of its process group. Shutdown may signal it again meanwhile.
+func (a *app) drain(g *gen) {
+	sig := a.cfg.StopSignal.Sys()
+	known := a.s.procs.descendants(g.pid) // while the tree still links them to g
+	a.send(g, sig)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout.D())
+	defer cancel()
+	if !a.settle(g, sig, ctx.Done()) {
+		a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
+		a.kill(g)
+	}
+	a.removeOther(g)
+	a.s.procs.leftovers(a, g, known)
+}
+
+// settle waits until g's leader exited and the rest of its process group
+// is gone too (workers finishing their requests), or deadline closes; it
+// says whether everything ended in time. With signalTarget "child" only the
+// leader got sig; workers it left behind get it once it is gone.
+func (a *app) settle(g *gen, sig syscall.Signal, deadline <-chan struct{}) bool {
+	select {
+	case <-g.exited:
+	case <-deadline:
+		return false
+	}
+	if a.s.cfg.SignalTarget == "child" {
+		a.signalGroup(g, sig)
+	}
+	return a.s.procs.groupGone(g.pid, deadline)
+}
+
+// restart is DESIGN rule 6: stop N (drain), then start N+1; not ready in
+// between, sockets stay open so connections wait in the backlog.
+func (a *app) restart(reason string) status.Result {
+	start := time.Now()
+	old := a.current()
+	if a.stopping() {
+		return a.result("restart", false, errStopping.Error(), old, start)
+	}
+	a.transition(status.StateRestarting)
+	a.log.Info("full restart", "reason", reason)
+	if old != nil && old.alive() {
+		a.s.mu.Lock()
+		old.phase = status.PhaseDraining
+		a.others = append(a.others, old)
+		a.cur = nil
+		a.s.mu.Unlock()
+		sig := a.cfg.StopSignal.Sys()
+		known := a.s.procs.descendants(old.pid)
+		a.send(old, sig)
+		// Shutdown cuts the wait short: stopAll owns old then, as one
+		// of the others, with a drain deadline of its own.
+		ctx, cancel := context.WithTimeout(a.ctx, a.cfg.DrainTimeout.D())
+		var settled bool
+		a.busy(func() { settled = a.settle(old, sig, ctx.Done()) })
+		cancel()
+		if a.stopping() {
+			return a.result("restart", false, errStopping.Error(), old, start)
+		}
+		if !settled {
+			a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
+			a.busy(func() { a.kill(old) })
+		}
+		a.removeOther(old)
+		a.busy(func() { a.s.procs.leftovers(a, old, known) })
+		a.lastExitCode = old.code()
+	}
+	g, err := a.spawn()
+	if err != nil {
+		a.lastExitCode = spawnExitCode(err)
+		a.needRecover = true
+		return a.finish(a.result("restart", false, err.Error(), nil, start))
+	}
+	a.setCurrent(g)
+	if err := a.await(g); err != nil {
+		if errors.Is(err, errStopping) {
+			return a.result("restart", false, err.Error(), nil, start)
+		}
+		// The run loop sees the current generation gone and applies the
+		// restart policy.
+		a.busy(func() { a.kill(g) })
+		return a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start))
+	}
+	a.markReady(g, nil)
+	return a.finish(a.result("restart", true, "", old, start))
+}

@@ -1,0 +1,198 @@
+package supervisor
+
+import (
+	"context"
+	"slices"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/entrypoint/entrypoint/status"
+)
+
+// Signals that arrive before the first generation is ready are queued
+// and delivered once it is.
+func TestSignalsQueuedUntilReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		h.sigs <- syscall.SIGWINCH
+		synctest.Wait()
+		if s := g1.signals(); len(s) != 0 {
+			t.Fatalf("delivered before ready: %v", s)
+		}
+		g1.becomeReady()
+		synctest.Wait()
+		if s := g1.signals(); !slices.Equal(s, []syscall.Signal{syscall.SIGWINCH}) {
+			t.Fatalf("after ready: %v", s)
+		}
+		h.stop()
+	})
+}
+
+// A run that stayed ready for StableAfter resets the backoff and the
+// crash-loop count.
+func TestStableRunResetsBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g := run(t, "--restart", "restart", "--restart-backoff", "1s")
+		g.becomeReady()
+		synctest.Wait()
+		for range 2 { // quick failures: 1s, then 2s
+			g.exitWith(1)
+			g = h.w.next()
+		}
+		g.becomeReady()
+		synctest.Wait()
+		time.Sleep(11 * time.Second) // past the 10 s StableAfter
+		g.exitWith(1)
+		died := time.Now()
+		g = h.w.next()
+		if d := g.started.Sub(died); d != time.Second {
+			t.Fatalf("after a stable run the backoff was %v, want 1s", d)
+		}
+		g.becomeReady()
+		synctest.Wait()
+		if a := h.app(); a.CrashLoop {
+			t.Fatalf("crash loop after a stable run: %+v", a)
+		}
+		h.stop()
+	})
+}
+
+// A first generation that misses its gate is killed and, with the exit
+// policy, ends the container with 137.
+func TestFirstGenerationMissesGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t, "--readiness-timeout", "5s")
+		start := time.Now()
+		code := <-h.code
+		if code != 137 || time.Since(start) != 5*time.Second {
+			t.Fatalf("exit code %d after %v, want 137 after the 5s gate", code, time.Since(start))
+		}
+		if s := g1.signals(); !slices.Contains(s, syscall.SIGKILL) {
+			t.Fatalf("signals %v", s)
+		}
+	})
+}
+
+// Shutdown in the middle of a full restart's drain: the drain goes on
+// under the shutdown's deadline and the init exits with that generation's
+// code.
+func TestShutdownDuringRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		g1.set(false, 3*time.Second)
+		res := call(h.s.Restart)
+		time.Sleep(time.Second)
+		h.sigs <- syscall.SIGTERM
+		if r := <-res; r.OK {
+			t.Fatalf("restart succeeded during shutdown: %+v", r)
+		}
+		if code := <-h.code; code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+		h.w.none(t)
+		if a := h.app(); a.State != status.StateExited {
+			t.Fatalf("state %s", a.State)
+		}
+	})
+}
+
+// A reload asked for during a restart waits for it, then swaps.
+func TestReloadDuringRestartRunsAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		restart := call(h.s.Restart)
+		g2 := h.w.next()
+		reload := call(h.s.Reload)
+		synctest.Wait()
+		g2.becomeReady()
+		if r := <-restart; !r.OK || r.To != 2 {
+			t.Fatalf("restart %+v", r)
+		}
+		g3 := h.w.next()
+		g3.becomeReady()
+		if r := <-reload; !r.OK || r.From != 2 || r.To != 3 {
+			t.Fatalf("reload %+v", r)
+		}
+		h.stop()
+	})
+}
+
+// The app gets the signal that started the shutdown, and a second one
+// cuts the pre-stop delay short.
+func TestSecondShutdownSignalCutsPreStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t, "--pre-stop-delay", "20s")
+		g1.becomeReady()
+		synctest.Wait()
+		start := time.Now()
+		h.sigs <- syscall.SIGINT
+		time.Sleep(2 * time.Second)
+		h.sigs <- syscall.SIGINT
+		code := <-h.code
+		g1.mu.Lock()
+		at := slices.Clone(g1.sigAt)
+		g1.mu.Unlock()
+		if s := g1.signals(); !slices.Equal(s, []syscall.Signal{syscall.SIGINT}) || at[0].Sub(start) != 2*time.Second {
+			t.Fatalf("signals %v at %v, want SIGINT when the second signal came", s, at)
+		}
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+	})
+}
+
+// A failed swap uses a generation number; the next one gets the one after.
+func TestFailedSwapUsesANumber(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		res := call(h.s.Reload)
+		h.w.next().exitWith(1)
+		<-res
+		res = call(h.s.Reload)
+		g3 := h.w.next()
+		g3.becomeReady()
+		if r := <-res; !r.OK || r.To != 3 {
+			t.Fatalf("second swap %+v, want generation 3", r)
+		}
+		h.stop()
+	})
+}
+
+// A request whose caller gave up while it waited behind a swap never
+// starts.
+func TestGivenUpRequestNeverStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t)
+		g1.becomeReady()
+		synctest.Wait()
+		first := call(h.s.Reload)
+		g2 := h.w.next()
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() {
+			_, err := h.s.Restart(ctx, "")
+			gaveUp <- err
+		}()
+		synctest.Wait()
+		cancel()
+		if err := <-gaveUp; err == nil {
+			t.Fatal("the restart answered after its caller left")
+		}
+		g2.becomeReady()
+		<-first
+		synctest.Wait()
+		h.w.none(t)
+		if a := h.app(); a.Current.N != 2 || !a.Ready {
+			t.Fatalf("after: %+v", a)
+		}
+		h.stop()
+	})
+}

@@ -1,0 +1,59 @@
+package supervisor
+
+import (
+	"syscall"
+
+	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/reaper"
+)
+
+// procs is everything the supervisor does to processes: start a
+// generation, signal it, learn that its group is gone, end what it left
+// behind. It is a struct of function fields, not an interface, so a unit
+// test replaces only what it fakes and drives fake generations through
+// channels under testing/synctest, whose documentation asks to keep real
+// processes out of the bubble (tableflip's env.go is the model).
+type procs struct {
+	// start runs a generation through the reaper (the one waiter) and
+	// returns its pid and the channel its exit arrives on.
+	start func(graceful.Spec) (int, <-chan reaper.Exit, error)
+	// lookPath resolves the command with the app's PATH and dir.
+	lookPath func(name, dir string, env []string) (string, error)
+	// kill is kill(2): a negative pid addresses a process group.
+	kill func(pid int, sig syscall.Signal) error
+	// signalGroup signals the process group led by pid, never our own.
+	signalGroup func(pid int, sig syscall.Signal)
+	// groupGone waits until process group pgid is empty or deadline
+	// closes, and says which.
+	groupGone func(pgid int, deadline <-chan struct{}) bool
+	// descendants records a leader's process tree before it is stopped.
+	descendants func(leader int) []procID
+	// leftovers ends what a generation left outside its group.
+	leftovers func(a *app, g *gen, known []procID)
+	// pidfd opens a pidfd for a just-started generation; nil without one.
+	pidfd func(pid int, exit <-chan reaper.Exit) *pidfd
+	// strays ends every process left once the apps ended.
+	strays func(s *Supervisor)
+}
+
+// realProcs is the procs of a running init.
+func realProcs(r *reaper.Reaper) procs {
+	return procs{
+		start: func(spec graceful.Spec) (int, <-chan reaper.Exit, error) {
+			return r.Start(func() (int, error) { return graceful.Spawn(spec) })
+		},
+		lookPath:    lookPath,
+		kill:        syscall.Kill,
+		signalGroup: signalGroup,
+		groupGone:   groupGone,
+		descendants: descendantsOf,
+		leftovers:   func(a *app, g *gen, known []procID) { a.endLeftovers(g, known) },
+		pidfd:       openPidfd,
+		strays:      (*Supervisor).reapStrays,
+	}
+}
+
+// signalGroup sends sig to the process group led by g.
+func (a *app) signalGroup(g *gen, sig syscall.Signal) {
+	a.s.procs.signalGroup(g.pid, sig)
+}
