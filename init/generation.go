@@ -63,6 +63,7 @@ func (a *app) spawn() (*gen, error) {
 		if notify, err = graceful.NewNotify(); err != nil {
 			return nil, fmt.Errorf("notify socket: %w", err)
 		}
+		notify.SetLogger(a.log)
 	}
 	var ch *takeover.Channel
 	if a.takeover {
@@ -148,7 +149,7 @@ func (a *app) readNotify(g *gen) {
 func (a *app) await(g *gen) error {
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
-	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env(), Sockets: a.sockets}
+	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env(), Sockets: a.sockets, Logger: a.log}
 	if g.take != nil {
 		t.Listened, t.Unlistened = g.take.listened, g.take.Unlistened
 	}
