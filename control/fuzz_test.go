@@ -54,7 +54,7 @@ func FuzzServeRequest(f *testing.F) {
 	})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		calls, shutdowns := len(fake.Calls()), len(fake.Shutdowns())
+		calls, begun, shutdowns := len(fake.Calls()), len(fake.Started()), len(fake.Shutdowns())
 
 		c, err := net.Dial("unix", path)
 		if err != nil {
@@ -93,10 +93,13 @@ func FuzzServeRequest(f *testing.F) {
 
 		var req request
 		wellFormed := json.NewDecoder(strings.NewReader(string(data))).Decode(&req) == nil
-		acted := len(fake.Calls()) > calls || len(fake.Shutdowns()) > shutdowns
-		if acted && !wellFormed {
-			t.Fatalf("the controller acted on a malformed request %q", data)
+		asked := len(fake.Calls()) > calls || len(fake.Shutdowns()) > shutdowns
+		if asked && !wellFormed {
+			t.Fatalf("the controller was asked to act on a malformed request %q", data)
 		}
+		// Acted: an action passed its start check (the half-close may be
+		// seen before it, and then nothing starts), or a shutdown.
+		acted := len(fake.Started()) > begun || len(fake.Shutdowns()) > shutdowns
 		// The half-close above is how a caller says it gives up: an
 		// action that had started then ends in "the caller left", which
 		// the started message already told.
