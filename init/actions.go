@@ -144,20 +144,36 @@ func (a *app) swap(reason string) status.Result {
 }
 
 // drain ends an old generation after a swap, in its own goroutine so the
-// run loop keeps watching the new one: stop signal, drain timeout, then
-// SIGKILL of its process group. Shutdown may signal it again meanwhile.
+// run loop keeps watching the new one. Shutdown may signal it again
+// meanwhile; the drain still runs to its end.
 func (a *app) drain(g *gen) {
+	a.stopOld(context.Background(), g, func(f func()) { f() })
+}
+
+// stopOld ends old generation g: its stop signal, up to the drain timeout
+// for it and its process group to end, then SIGKILL; then what it left
+// outside its group. It returns false when ctx ended first (shutdown
+// began): stopAll owns g then, as one of the others, with a drain
+// deadline of its own. long runs the waits: the run loop passes busy,
+// so it keeps answering while it waits (but not while it signals).
+func (a *app) stopOld(ctx context.Context, g *gen, long func(func())) bool {
 	sig := a.cfg.StopSignal.Sys()
 	known := a.s.procs.descendants(g.pid) // while the tree still links them to g
 	a.send(g, sig)
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout.D())
-	defer cancel()
-	if !a.settle(g, sig, ctx.Done()) {
+	dctx, cancel := context.WithTimeout(ctx, a.cfg.DrainTimeout.D())
+	var settled bool
+	long(func() { settled = a.settle(g, sig, dctx.Done()) })
+	cancel()
+	if ctx.Err() != nil {
+		return false
+	}
+	if !settled {
 		a.log.Warn("drain timeout, killing", "generation", g.n, "pid", g.pid, "timeout", a.cfg.DrainTimeout.D())
-		a.kill(g)
+		long(func() { a.kill(g) })
 	}
 	a.removeOther(g)
-	a.s.procs.leftovers(a, g, known)
+	long(func() { a.s.procs.leftovers(a, g, known) })
+	return true
 }
 
 // settle waits until g's leader exited and the rest of its process group
@@ -192,24 +208,9 @@ func (a *app) restart(reason string) status.Result {
 		a.others = append(a.others, old)
 		a.cur = nil
 		a.s.mu.Unlock()
-		sig := a.cfg.StopSignal.Sys()
-		known := a.s.procs.descendants(old.pid)
-		a.send(old, sig)
-		// Shutdown cuts the wait short: stopAll owns old then, as one
-		// of the others, with a drain deadline of its own.
-		ctx, cancel := context.WithTimeout(a.ctx, a.cfg.DrainTimeout.D())
-		var settled bool
-		a.busy(func() { settled = a.settle(old, sig, ctx.Done()) })
-		cancel()
-		if a.stopping() {
+		if !a.stopOld(a.ctx, old, a.busy) {
 			return a.result("restart", false, errStopping.Error(), old, start)
 		}
-		if !settled {
-			a.log.Warn("drain timeout, killing", "generation", old.n, "pid", old.pid, "timeout", a.cfg.DrainTimeout.D())
-			a.busy(func() { a.kill(old) })
-		}
-		a.removeOther(old)
-		a.busy(func() { a.s.procs.leftovers(a, old, known) })
 		a.lastExitCode = old.code()
 	}
 	g, err := a.spawn()

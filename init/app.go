@@ -311,39 +311,61 @@ func (a *app) stop(sig syscall.Signal) {
 // startFirst starts generation 1 and waits for its gate, applying the
 // restart policy on failure. It returns false when the app ended.
 func (a *app) startFirst() bool {
+	g, err := a.bringUp()
+	switch {
+	case errors.Is(err, errStopping):
+		return false
+	case err != nil:
+		return a.afterFailure(g)
+	}
+	return true
+}
+
+// bringUp starts a generation as the current one and waits for its gate.
+// A restart asked for meanwhile joins it and gets its outcome (DESIGN rule
+// 6 as amended: a restart never stops a generation still starting). On a
+// failed gate the generation and what it left are ended and it is no
+// longer current, so the joined callers are told the app serves nothing.
+// It returns the generation (nil when none could start) and why it
+// failed; errStopping means shutdown began and stopAll ran.
+func (a *app) bringUp() (*gen, error) {
 	start := time.Now()
+	answer := func(ok bool, reason string) {
+		if len(a.joined) > 0 {
+			a.answerJoined(a.finish(a.result("restart", ok, reason, nil, start)))
+		}
+	}
 	a.joinable = true
 	g, err := a.spawn()
 	if err != nil {
 		a.joinable = false
 		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
-		if len(a.joined) > 0 {
-			a.answerJoined(a.finish(a.result("restart", false, err.Error(), nil, start)))
-		}
-		return a.afterFailure(nil)
+		answer(false, err.Error())
+		return nil, err
 	}
 	a.setCurrent(g)
 	err = a.await(g)
 	a.joinable = false
-	if err != nil {
-		if errors.Is(err, errStopping) {
-			a.answerJoined(a.result("restart", false, err.Error(), nil, start))
-			a.stopAll()
-			return false
-		}
+	switch {
+	case errors.Is(err, errStopping):
+		a.answerJoined(a.result("restart", false, err.Error(), nil, start))
+		a.stopAll()
+		return g, err
+	case err != nil:
 		a.log.Error("app not ready", "generation", g.n, "pid", g.pid, "err", err)
-		a.busy(func() { a.kill(g) })
-		if len(a.joined) > 0 {
-			a.answerJoined(a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start)))
-		}
-		return a.onExit()
+		a.busy(func() {
+			a.kill(g)
+			a.endGroup(g)
+		})
+		a.lastExitCode = g.code()
+		a.setCurrent(nil)
+		answer(false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err))
+		return g, err
 	}
 	a.markReady(g, nil)
-	if len(a.joined) > 0 {
-		a.answerJoined(a.finish(a.result("restart", true, "", nil, start)))
-	}
-	return true
+	answer(true, "")
+	return g, nil
 }
 
 // signal forwards sig to the current generation; before the app was ever

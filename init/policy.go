@@ -71,41 +71,13 @@ func (a *app) afterFailure(g *gen) bool {
 			a.stopInBackoff()
 			return false
 		}
-		start := time.Now()
-		a.joinable = true
-		ng, err := a.spawn()
-		if err != nil {
-			a.joinable = false
-			a.log.Error("start app failed", "err", err)
-			a.lastExitCode = spawnExitCode(err)
-			if len(a.joined) > 0 {
-				a.answerJoined(a.finish(a.result("restart", false, err.Error(), nil, start)))
-			}
-			g = nil
-			continue
-		}
-		a.setCurrent(ng)
-		err = a.await(ng)
-		a.joinable = false
-		if err != nil {
-			if errors.Is(err, errStopping) {
-				a.answerJoined(status.Result{App: a.cfg.Name, Action: "restart", Reason: err.Error(), At: time.Now()})
-				a.stopAll()
-				return false
-			}
-			a.log.Error("app not ready", "generation", ng.n, "pid", ng.pid, "err", err)
-			a.busy(func() { a.kill(ng) })
-			a.lastExitCode = ng.code()
-			a.setCurrent(nil)
-			if len(a.joined) > 0 {
-				a.answerJoined(a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", ng.n, ng.pid, err), nil, start)))
-			}
+		ng, err := a.bringUp()
+		switch {
+		case errors.Is(err, errStopping):
+			return false
+		case err != nil:
 			g = ng
 			continue
-		}
-		a.markReady(ng, nil)
-		if len(a.joined) > 0 {
-			a.answerJoined(a.finish(a.result("restart", true, "", nil, start)))
 		}
 		return true
 	}
