@@ -130,20 +130,28 @@ type scenario struct {
 	err       error
 }
 
-// underLoad runs the load generator against s and reloads it n times,
-// with quiet gaps between reloads so there is traffic outside the windows.
+// underLoad runs the load generator against s and reloads it n times.
 func (b *bench) underLoad(s *server, keepAlive bool, n int) scenario {
-	sc := scenario{name: s.name, keepAlive: keepAlive}
-	l := startLoad(loadOpts{addr: s.addr, clients: b.clients, keepAlive: keepAlive})
+	return b.reloadsUnderLoad(s.name, s.addr, s.logf, keepAlive, n, s.reloadOnce)
+}
+
+// reloadsUnderLoad runs the load generator against addr and calls reload
+// n times, with quiet gaps between reloads so there is traffic outside
+// the windows. The hot-swap and the takeover sections share it so that
+// their windows and counts mean the same; logf is the server's log, whose
+// tail goes into the error of a failed reload.
+func (b *bench) reloadsUnderLoad(name, addr, logf string, keepAlive bool, n int, reload func() (reloadTiming, error)) scenario {
+	sc := scenario{name: name, keepAlive: keepAlive}
+	l := startLoad(loadOpts{addr: addr, clients: b.clients, keepAlive: keepAlive})
 	gap := 300 * time.Millisecond
 	time.Sleep(2 * gap)
 	var windows []window
 	for i := range n {
 		from := l.now()
-		rt, err := s.reloadOnce()
+		rt, err := reload()
 		windows = append(windows, window{from, l.now()})
 		if err != nil {
-			sc.err = fmt.Errorf("reload %d: %w; log: %s", i+1, err, tail(s.logf))
+			sc.err = fmt.Errorf("reload %d: %w; log: %s", i+1, err, tail(logf))
 			break
 		}
 		sc.reloads++
@@ -152,7 +160,7 @@ func (b *bench) underLoad(s *server, keepAlive bool, n int) scenario {
 	}
 	time.Sleep(gap)
 	sc.stats = summarise(l.finish(), windows)
-	b.log.Info("scenario", "server", s.name, "keepalive", keepAlive, "reloads", sc.reloads,
+	b.log.Info("scenario", "server", name, "keepalive", keepAlive, "reloads", sc.reloads,
 		"ok", sc.stats.counts[classOK], "failed", sc.stats.failed(), "err", sc.err)
 	return sc
 }
