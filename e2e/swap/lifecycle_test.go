@@ -103,10 +103,21 @@ func TestNewGenerationDyingDuringDrain(t *testing.T) {
 func TestRestartAfterBinaryRemoved(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "app")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n"), 0o755); err != nil {
+	running := filepath.Join(dir, "running")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\ntrap 'exit 0' TERM\ntouch "+running+"\nwhile :; do sleep 0.05; done\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	e := startEP(t, "--", bin)
+	// Ready (no gate) can come before sh opened its script; removed before
+	// that, generation 1 itself fails (exit 2), not the restart.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(running); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the app never ran its script")
+		}
+	}
 	os.Remove(bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
