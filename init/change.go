@@ -44,7 +44,7 @@ func (a *app) onChange(c watch.Change) {
 			err  error
 		)
 		a.busy(func() {
-			out, code, err = graceful.Run(ctx, a.s.reaper, graceful.Command{Argv: a.cfg.Validate, Env: a.env(), Dir: a.cfg.Dir, Sockets: a.sockets})
+			out, code, err = a.s.procs.run(ctx, graceful.Command{Argv: a.cfg.Validate, Env: a.env(), Dir: a.cfg.Dir, Sockets: a.sockets})
 		})
 		a.setValidating(nil)
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)

@@ -3,8 +3,10 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,13 +32,25 @@ type fakeWorld struct {
 	// stuckKill, when set, blocks every kill(2) with a stop signal until
 	// it is closed: a run loop stuck in a call.
 	stuckKill chan struct{}
+	// calls is what happened, in order: "start PID", "kill PID SIGNAL"
+	// (a negative PID is a group), "exit PID", "run ARGV0".
+	calls []string
+	// validate, if set, is every command run (the validate command);
+	// unset, commands succeed at once with no output.
+	validate func(ctx context.Context, cmd graceful.Command) ([]byte, int, error)
+	// probeErr is what the bind takeover probe answers; probes counts
+	// the probes.
+	probeErr error
+	probes   int
 }
 
 // fakeProc is one generation: it passes its gate when ready is closed,
 // records the signals it gets, and exits when told or on its stop signal
 // (after stopDelay) unless deaf; SIGKILL always ends it.
 type fakeProc struct {
+	w         *fakeWorld
 	pid       int
+	spec      graceful.Spec
 	started   time.Time
 	exit      chan reaper.Exit
 	gone      chan struct{}
@@ -58,11 +72,12 @@ func newWorld() *fakeWorld {
 
 func (w *fakeWorld) procsFor() procs {
 	return procs{
-		start: func(graceful.Spec) (int, <-chan reaper.Exit, error) {
+		start: func(spec graceful.Spec) (int, <-chan reaper.Exit, error) {
 			w.mu.Lock()
 			w.nextPid++
-			p := &fakeProc{pid: w.nextPid, started: time.Now(), exit: make(chan reaper.Exit, 1), gone: make(chan struct{}), ready: make(chan struct{})}
+			p := &fakeProc{w: w, pid: w.nextPid, spec: spec, started: time.Now(), exit: make(chan reaper.Exit, 1), gone: make(chan struct{}), ready: make(chan struct{})}
 			w.procs[p.pid] = p
+			w.calls = append(w.calls, fmt.Sprintf("start %d", p.pid))
 			w.mu.Unlock()
 			w.started <- p
 			return p.pid, p.exit, nil
@@ -90,7 +105,30 @@ func (w *fakeWorld) procsFor() procs {
 		leftovers:   func(*app, *gen, []procID) {},
 		pidfd:       func(int, <-chan reaper.Exit) *pidfd { return nil },
 		strays:      func(*Supervisor) {},
+		run: func(ctx context.Context, cmd graceful.Command) ([]byte, int, error) {
+			w.mu.Lock()
+			w.calls = append(w.calls, "run "+cmd.Argv[0])
+			f := w.validate
+			w.mu.Unlock()
+			if f == nil {
+				return nil, 0, nil
+			}
+			return f(ctx, cmd)
+		},
+		takeoverProbe: func() error {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.probes++
+			return w.probeErr
+		},
 	}
+}
+
+// trace is w.calls so far.
+func (w *fakeWorld) trace() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.calls)
 }
 
 func (w *fakeWorld) proc(pid int) *fakeProc {
@@ -100,6 +138,9 @@ func (w *fakeWorld) proc(pid int) *fakeProc {
 }
 
 func (w *fakeWorld) kill(pid int, sig syscall.Signal) error {
+	w.mu.Lock()
+	w.calls = append(w.calls, fmt.Sprintf("kill %d %s", pid, config.SignalName(sig)))
+	w.mu.Unlock()
 	p := w.proc(max(pid, -pid))
 	if p == nil || !p.alive() {
 		return syscall.ESRCH
@@ -137,6 +178,19 @@ func (w *fakeWorld) kill(pid int, sig syscall.Signal) error {
 // deadlock) if none ever is.
 func (w *fakeWorld) next() *fakeProc { return <-w.started }
 
+// serveNext makes the next generation started ready as soon as it is,
+// for a test whose own goroutine is blocked meanwhile (it is the app's
+// run goroutine); the generation arrives on the channel.
+func (w *fakeWorld) serveNext() <-chan *fakeProc {
+	c := make(chan *fakeProc, 1)
+	go func() {
+		p := w.next()
+		p.becomeReady()
+		c <- p
+	}()
+	return c
+}
+
 // none says that no generation was started since the last next.
 func (w *fakeWorld) none(t *testing.T) {
 	t.Helper()
@@ -166,6 +220,9 @@ func (p *fakeProc) end(ws unix.WaitStatus) {
 		p.mu.Lock()
 		p.exitedAt = time.Now()
 		p.mu.Unlock()
+		p.w.mu.Lock()
+		p.w.calls = append(p.w.calls, fmt.Sprintf("exit %d", p.pid))
+		p.w.mu.Unlock()
 		close(p.gone)
 		p.exit <- reaper.Exit{Pid: p.pid, Status: ws}
 	})
@@ -205,12 +262,33 @@ func (g fakeGate) Wait(ctx context.Context, t graceful.Target) error {
 // harness runs a Supervisor on a fakeWorld; call it inside a synctest
 // bubble and end with stop (or wait for Run's own end).
 type harness struct {
-	t    *testing.T
-	w    *fakeWorld
-	s    *Supervisor
-	sigs chan os.Signal
-	code chan int
-	logs *syncBuffer
+	t      *testing.T
+	w      *fakeWorld
+	s      *Supervisor
+	sigs   chan os.Signal
+	code   chan int
+	logs   *syncBuffer
+	events *recEvents
+}
+
+// recEvents records the events the tests check; the rest are dropped.
+type recEvents struct {
+	noEvents
+	mu      sync.Mutex
+	changes []string
+}
+
+func (e *recEvents) ConfigChange(_, result string) {
+	e.mu.Lock()
+	e.changes = append(e.changes, result)
+	e.mu.Unlock()
+}
+
+// configChanges is every ConfigChange result so far.
+func (e *recEvents) configChanges() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.changes)
 }
 
 type syncBuffer struct {
@@ -234,22 +312,49 @@ func (b *syncBuffer) String() string {
 // command is added) and returns once generation 1 was started.
 func run(t *testing.T, args ...string) (*harness, *fakeProc) {
 	t.Helper()
-	h := runConfig(t, append(append([]string{"--name", "web", "--health-listen", "off"}, args...), "--", "/fake/app")...)
+	h := runConfig(t, webArgs(args...)...)
 	return h, h.w.next()
+}
+
+// webArgs are the arguments of one app "web" with the given flags and a
+// fake command.
+func webArgs(args ...string) []string {
+	return append(append([]string{"--name", "web", "--health-listen", "off"}, args...), "--", "/fake/app")
 }
 
 // runConfig starts a supervisor of the config that args load.
 func runConfig(t *testing.T, args ...string) *harness {
 	t.Helper()
+	h, err := build(t, newWorld(), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	return h
+}
+
+// start runs the supervisor; its exit code arrives on h.code.
+func (h *harness) start() {
+	go func() { h.code <- h.s.Run(context.Background()) }()
+}
+
+// build makes a supervisor of the config that args load on w, without
+// running it; the error is newSupervisor's.
+func build(t *testing.T, w *fakeWorld, args ...string) (*harness, error) {
+	t.Helper()
 	cfg, err := config.Load(args, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWorld()
-	h := &harness{t: t, w: w, sigs: make(chan os.Signal, 16), code: make(chan int, 1), logs: &syncBuffer{}}
-	s, err := newSupervisor(Options{Config: cfg, Signals: h.sigs, Logger: slog.New(slog.NewTextHandler(h.logs, nil))}, w.procsFor())
+	h := &harness{t: t, w: w, sigs: make(chan os.Signal, 16), code: make(chan int, 1), logs: &syncBuffer{}, events: &recEvents{}}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("log:\n%s", h.logs.String())
+		}
+	})
+	s, err := newSupervisor(Options{Config: cfg, Signals: h.sigs, Logger: slog.New(slog.NewTextHandler(h.logs, nil)), Events: h.events}, w.procsFor())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	s.illegal = func(app string, from, to status.State) {
 		t.Errorf("app %s: illegal transition %s -> %s", app, from, to)
@@ -258,13 +363,7 @@ func runConfig(t *testing.T, args ...string) *harness {
 		a.gate = fakeGate{w, a.cfg.Readiness.Timeout.D()}
 	}
 	h.s = s
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", h.logs.String())
-		}
-	})
-	go func() { h.code <- s.Run(context.Background()) }()
-	return h
+	return h, nil
 }
 
 func (h *harness) app() status.AppStatus { return h.s.Status().Apps[0] }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"syscall"
 
 	"github.com/entrypoint/entrypoint/graceful"
@@ -34,6 +35,12 @@ type procs struct {
 	pidfd func(pid int, exit <-chan reaper.Exit) *pidfd
 	// strays ends every process left once the apps ended.
 	strays func(s *Supervisor)
+	// run runs a command to its end (the validate command of a config
+	// change) and returns its output and exit code; ctx ending kills it.
+	run func(ctx context.Context, cmd graceful.Command) ([]byte, int, error)
+	// takeoverProbe says whether the kernel and runtime let the shim
+	// trap bind(): nil, or why not. The supervisor asks it once.
+	takeoverProbe func() error
 }
 
 // realProcs is the procs of a running init.
@@ -50,6 +57,10 @@ func realProcs(r *reaper.Reaper) procs {
 		leftovers:   func(a *app, g *gen, known []procID) { a.endLeftovers(g, known) },
 		pidfd:       openPidfd,
 		strays:      (*Supervisor).reapStrays,
+		run: func(ctx context.Context, cmd graceful.Command) ([]byte, int, error) {
+			return graceful.Run(ctx, r, cmd)
+		},
+		takeoverProbe: func() error { return probeTakeover(r) },
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/graceful"
+	"github.com/entrypoint/entrypoint/reaper"
 	"github.com/entrypoint/entrypoint/status"
 	"github.com/entrypoint/entrypoint/takeover"
 )
@@ -19,11 +20,12 @@ import (
 // another listener in the process tree or a profile that forbids
 // seccomp().
 func (s *Supervisor) checkTakeover() error {
-	s.takeoverOnce.Do(func() { s.takeoverErr = s.probeTakeover() })
+	s.takeoverOnce.Do(func() { s.takeoverErr = s.procs.takeoverProbe() })
 	return s.takeoverErr
 }
 
-func (s *Supervisor) probeTakeover() error {
+// probeTakeover is the check of a running init, through reaper r.
+func probeTakeover(r *reaper.Reaper) error {
 	if err := takeover.Check(); err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func (s *Supervisor) probeTakeover() error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := s.reaper.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) }); err != nil {
+	if _, _, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) }); err != nil {
 		ch.Close()
 		return err
 	}
