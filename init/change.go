@@ -49,6 +49,12 @@ func (a *app) onChange(c watch.Change) {
 		a.setValidating(nil)
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
+		if a.stopping() {
+			// Shutdown ended the command: the config was never judged,
+			// and nothing will apply it.
+			a.log.Info("config change dropped: shutting down", "hash", short(c.Hash))
+			return
+		}
 		if err != nil || code != 0 {
 			reason := fmt.Sprintf("validate %v failed: exit code %d", a.cfg.Validate, code)
 			switch {

@@ -179,6 +179,33 @@ func TestConfigChangeValidateFails(t *testing.T) {
 	}
 }
 
+// Shutdown during validation ends the command; the change was not judged,
+// so it is neither a rejection in the status nor in the metrics.
+func TestConfigChangeDroppedAtShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, a, _ := onLoop(t, "--watch", t.TempDir(), "--validate", strings.Join(validateArgv, " "), "--validate-timeout", "4s")
+		h.w.validate = func(ctx context.Context, cmd graceful.Command) ([]byte, int, error) {
+			<-ctx.Done()
+			return nil, 137, fmt.Errorf("run %s: %w", cmd.Argv[0], ctx.Err())
+		}
+		go func() {
+			time.Sleep(time.Second)
+			a.stop(0)
+		}()
+		a.onChange(changed(a))
+		if lc := h.app().LastChange; lc != nil {
+			t.Errorf("a change cut short by shutdown was recorded: %+v", lc)
+		}
+		if ev := h.events.configChanges(); len(ev) != 0 {
+			t.Errorf("ConfigChange events %q, want none", ev)
+		}
+		if !strings.Contains(h.logs.String(), "config change dropped: shutting down") {
+			t.Errorf("the log does not say the change was dropped:\n%s", h.logs.String())
+		}
+		endLoop(h, a)
+	})
+}
+
 // A watched change whose validate command passes is applied as onChange
 // says, only once the command has ended: "swap" (the default) starts N+1
 // while N serves and drains N after, "restart" drains N before N+1
@@ -278,13 +305,14 @@ func TestTakeoverDecision(t *testing.T) {
 		args    []string
 		probe   error
 		probes  int
-		refused bool
-		state   string // status Takeover
+		refused []string // what the start-up error says, when refused
+		state   string   // status Takeover
 	}{
 		{name: "auto, available", args: listen, probes: 1, state: status.TakeoverActive},
 		{name: "auto, unavailable", args: listen, probe: unavailable, probes: 1, state: status.TakeoverUnavailable + ": " + unavailable.Error()},
 		{name: "on, available", args: append([]string{"--takeover", "on"}, listen...), probes: 1, state: status.TakeoverActive},
-		{name: "on, unavailable", args: append([]string{"--takeover", "on"}, listen...), probe: unavailable, probes: 1, refused: true},
+		{name: "on, unavailable", args: append([]string{"--takeover", "on"}, listen...), probe: unavailable, probes: 1, refused: []string{"app web", "--takeover on", unavailable.Error(), "--takeover auto"}},
+		{name: "auto, unavailable, listen gate", args: []string{"--listen", "127.0.0.1:0", "--readiness", "listen"}, probe: unavailable, probes: 1, refused: []string{"app web", "--readiness listen", unavailable.Error(), "--readiness auto"}},
 		{name: "off", args: append([]string{"--takeover", "off"}, listen...), state: status.TakeoverOff},
 		{name: "no listeners", args: []string{"--takeover", "on"}},
 	} {
@@ -296,11 +324,11 @@ func TestTakeoverDecision(t *testing.T) {
 				if w.probes != tc.probes {
 					t.Errorf("%d probes, want %d", w.probes, tc.probes)
 				}
-				if tc.refused {
+				if tc.refused != nil {
 					if err == nil {
-						t.Fatal("started without the takeover it was told to have")
+						t.Fatal("started without the takeover it needs")
 					}
-					for _, s := range []string{"app web", "--takeover on", unavailable.Error(), "--takeover auto"} {
+					for _, s := range tc.refused {
 						if !strings.Contains(err.Error(), s) {
 							t.Errorf("error %q does not say %q", err, s)
 						}

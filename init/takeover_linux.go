@@ -3,8 +3,11 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,6 +27,10 @@ func (s *Supervisor) checkTakeover() error {
 	return s.takeoverErr
 }
 
+// probeTimeout bounds the start-up probe's answer; the shim gives it in
+// a few milliseconds.
+const probeTimeout = 5 * time.Second
+
 // probeTakeover is the check of a running init, through reaper r.
 func probeTakeover(r *reaper.Reaper) error {
 	if err := takeover.Check(); err != nil {
@@ -33,11 +40,19 @@ func probeTakeover(r *reaper.Reaper) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) }); err != nil {
+	pid, _, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) })
+	if err != nil {
 		ch.Close()
 		return err
 	}
-	fd, err := ch.Receive()
+	// Bounded: no app starts before the probe's answer. A probe that
+	// hangs (stopped, or stuck in a runtime's seccomp agent) means no
+	// takeover, not no container.
+	fd, err := ch.Receive(probeTimeout)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it
+		return fmt.Errorf("the takeover probe did not answer within %s", probeTimeout)
+	}
 	if err != nil {
 		return err
 	}
@@ -65,6 +80,11 @@ func (a *app) setupTakeover() error {
 	}
 	if a.cfg.Takeover == "on" {
 		return fmt.Errorf("app %s: --takeover on, but the bind takeover is unavailable: %w; use --takeover auto to run without it", a.cfg.Name, err)
+	}
+	if a.cfg.Readiness.Type == "listen" {
+		// Every generation would fail its gate: a crash loop that says
+		// less than this.
+		return fmt.Errorf("app %s: --readiness listen waits for the bind takeover, which is unavailable here: %w; use --readiness auto (READY=1) or tcp, http, exec", a.cfg.Name, err)
 	}
 	a.takeoverState = status.TakeoverUnavailable + ": " + err.Error()
 	a.log.Warn("bind takeover unavailable; apps that take their sockets from fds 3.. (LISTEN_FDS, SERVER_STARTER_PORT) still swap, but an app that binds a listened address itself will fail with address already in use", "reason", err.Error())
@@ -95,7 +115,7 @@ func (a *app) startTakeover(g *gen, ch *takeover.Channel) *genTakeover {
 		}
 	}
 	go func() {
-		fd, err := ch.Receive()
+		fd, err := ch.Receive(0)
 		if err != nil {
 			var refused *takeover.Refused
 			if errors.As(err, &refused) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -99,6 +100,13 @@ func NewChannel() (*Channel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("takeover socketpair: %w", err)
 	}
+	// The init's end is non-blocking so the runtime poller serves it and
+	// Receive can have a deadline; the shim's stays blocking.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("takeover socketpair: %w", err)
+	}
 	return &Channel{parent: os.NewFile(uintptr(fds[0]), "takeover"), child: os.NewFile(uintptr(fds[1]), "takeover-shim")}, nil
 }
 
@@ -119,11 +127,18 @@ func (c *Channel) Close() {
 // filter (the exec failed, or it was killed).
 var errNoAnswer = errors.New("the exec shim ended without answering")
 
-// Receive waits for the shim's answer and closes the channel. It returns
-// the notification fd, a *Refused, or errNoAnswer.
-func (c *Channel) Receive() (int, error) {
+// Receive waits for the shim's answer, at most within (0: until the shim
+// answers, execs or ends), and closes the channel. It returns the
+// notification fd, a *Refused, errNoAnswer, or an error wrapping
+// os.ErrDeadlineExceeded.
+func (c *Channel) Receive(within time.Duration) (int, error) {
 	defer c.Close()
 	c.CloseChild()
+	if within > 0 {
+		if err := c.parent.SetReadDeadline(time.Now().Add(within)); err != nil {
+			return -1, fmt.Errorf("takeover: read the shim's answer: %w", err)
+		}
+	}
 	rc, err := c.parent.SyscallConn()
 	if err != nil {
 		return -1, err
