@@ -120,6 +120,7 @@ func startNoWait(t *testing.T, args ...string) *ep {
 	cmd.Stdout = e.log
 	cmd.Stderr = e.log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second // apps of a killed init hold stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -122,6 +122,9 @@ func startEPWrapped(t *testing.T, wrapper []string, args ...string) *ep {
 	cmd.Stdout = io.Discard
 	cmd.Stderr = e.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// An init killed below leaves its apps behind, and they hold stderr:
+	// Wait must not wait for them to close it.
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

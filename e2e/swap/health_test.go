@@ -94,6 +94,7 @@ func TestProbesThroughAFullLife(t *testing.T) {
 	logs := &logLines{}
 	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second // apps of a killed init hold stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -252,6 +253,7 @@ func TestCLIAgainstPID1(t *testing.T) {
 	logs := &logLines{}
 	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second // apps of a killed init hold stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ func startHealth(t *testing.T, args ...string) string {
 	logs := &logLines{}
 	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 5 * time.Second // apps of a killed init hold stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

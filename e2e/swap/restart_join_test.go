@@ -55,4 +55,7 @@ func TestRestartDuringRestartJoins(t *testing.T) {
 	if a.Current == nil || a.Current.N != 2 {
 		t.Fatalf("the second restart should have joined the first: %+v", a.Current)
 	}
+	// Past generation 2's deaf window before the cleanup's SIGTERM, or its
+	// drain takes the whole 30 s drain timeout.
+	time.Sleep(time.Until(a.Current.Started.Add(5 * time.Second)))
 }
