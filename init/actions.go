@@ -213,22 +213,13 @@ func (a *app) restart(reason string) status.Result {
 		}
 		a.lastExitCode = old.code()
 	}
-	g, err := a.spawn()
-	if err != nil {
-		a.lastExitCode = spawnExitCode(err)
+	_, r, err := a.bringUp(old, start)
+	switch {
+	case errors.Is(err, errStopping):
+		return r
+	case err != nil:
+		// Nothing runs: the run loop applies the restart policy.
 		a.needRecover = true
-		return a.finish(a.result("restart", false, err.Error(), nil, start))
 	}
-	a.setCurrent(g)
-	if err := a.await(g); err != nil {
-		if errors.Is(err, errStopping) {
-			return a.result("restart", false, err.Error(), nil, start)
-		}
-		// The run loop sees the current generation gone and applies the
-		// restart policy.
-		a.busy(func() { a.kill(g) })
-		return a.finish(a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start))
-	}
-	a.markReady(g, nil)
-	return a.finish(a.result("restart", true, "", old, start))
+	return a.finish(r)
 }

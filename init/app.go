@@ -311,7 +311,7 @@ func (a *app) stop(sig syscall.Signal) {
 // startFirst starts generation 1 and waits for its gate, applying the
 // restart policy on failure. It returns false when the app ended.
 func (a *app) startFirst() bool {
-	g, err := a.bringUp()
+	g, err := a.startGen()
 	switch {
 	case errors.Is(err, errStopping):
 		return false
@@ -321,37 +321,44 @@ func (a *app) startFirst() bool {
 	return true
 }
 
-// bringUp starts a generation as the current one and waits for its gate.
-// A restart asked for meanwhile joins it and gets its outcome (DESIGN rule
-// 6 as amended: a restart never stops a generation still starting). On a
-// failed gate the generation and what it left are ended and it is no
-// longer current, so the joined callers are told the app serves nothing.
-// It returns the generation (nil when none could start) and why it
-// failed; errStopping means shutdown began and stopAll ran.
-func (a *app) bringUp() (*gen, error) {
-	start := time.Now()
-	answer := func(ok bool, reason string) {
-		if len(a.joined) > 0 {
-			a.answerJoined(a.finish(a.result("restart", ok, reason, nil, start)))
-		}
+// startGen is bringUp for the first start and the restart policy's: it
+// answers the restarts that joined, and on shutdown stops everything.
+func (a *app) startGen() (*gen, error) {
+	g, r, err := a.bringUp(nil, time.Now())
+	switch {
+	case errors.Is(err, errStopping):
+		a.answerJoined(r)
+		a.stopAll()
+	case len(a.joined) > 0:
+		a.answerJoined(a.finish(r))
 	}
+	return g, err
+}
+
+// bringUp starts a generation as the current one and waits for its gate:
+// what the first start, the restart policy and a full restart share.
+// Restarts asked for meanwhile join it (DESIGN rule 6 as amended: a
+// restart never stops a generation still starting); they wait in
+// a.joined for the caller to answer them. A generation that fails its
+// gate is ended with what it left and is no longer current. bringUp
+// returns the generation (nil when none could start), the outcome as a
+// restart's result measured from start (naming from, the generation it
+// replaced, only on success), and why it failed; errStopping means
+// shutdown began.
+func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
 	a.joinable = true
+	defer func() { a.joinable = false }()
 	g, err := a.spawn()
 	if err != nil {
-		a.joinable = false
 		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
-		answer(false, err.Error())
-		return nil, err
+		return nil, a.result("restart", false, err.Error(), nil, start), err
 	}
 	a.setCurrent(g)
 	err = a.await(g)
-	a.joinable = false
 	switch {
 	case errors.Is(err, errStopping):
-		a.answerJoined(a.result("restart", false, err.Error(), nil, start))
-		a.stopAll()
-		return g, err
+		return g, a.result("restart", false, err.Error(), nil, start), err
 	case err != nil:
 		a.log.Error("app not ready", "generation", g.n, "pid", g.pid, "err", err)
 		a.busy(func() {
@@ -360,12 +367,10 @@ func (a *app) bringUp() (*gen, error) {
 		})
 		a.lastExitCode = g.code()
 		a.setCurrent(nil)
-		answer(false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err))
-		return g, err
+		return g, a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start), err
 	}
 	a.markReady(g, nil)
-	answer(true, "")
-	return g, nil
+	return g, a.result("restart", true, "", from, start), nil
 }
 
 // signal forwards sig to the current generation; before the app was ever

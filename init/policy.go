@@ -71,7 +71,7 @@ func (a *app) afterFailure(g *gen) bool {
 			a.stopInBackoff()
 			return false
 		}
-		ng, err := a.bringUp()
+		ng, err := a.startGen()
 		switch {
 		case errors.Is(err, errStopping):
 			return false

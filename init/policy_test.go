@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -192,6 +193,43 @@ func TestGivenUpRequestNeverStarts(t *testing.T) {
 		h.w.none(t)
 		if a := h.app(); a.Current.N != 2 || !a.Ready {
 			t.Fatalf("after: %+v", a)
+		}
+		h.stop()
+	})
+}
+
+// A full restart whose new generation misses its gate fails, and so does
+// a restart that joined it; nothing serves, so the restart policy takes
+// over: with "restart" the next generation starts after the backoff.
+func TestRestartMissesGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, g1 := run(t, "--readiness-timeout", "5s", "--restart", "restart", "--restart-backoff", "1s")
+		g1.becomeReady()
+		synctest.Wait()
+		first := call(h.s.Restart)
+		g2 := h.w.next()
+		second := call(h.s.Restart)
+		start := time.Now()
+		for _, c := range []chan status.Result{first, second} {
+			r := <-c
+			if r.OK || !strings.Contains(r.Reason, "generation 2") || r.Pid != 0 {
+				t.Fatalf("result %+v, want a failure naming generation 2 and no serving pid", r)
+			}
+		}
+		if d := time.Since(start); d != 5*time.Second {
+			t.Fatalf("answered after %v, want the 5s gate", d)
+		}
+		if s := g2.signals(); !slices.Contains(s, syscall.SIGKILL) {
+			t.Fatalf("generation 2 got %v, want SIGKILL", s)
+		}
+		g3 := h.w.next()
+		if d := time.Since(start); d != 6*time.Second {
+			t.Fatalf("generation 3 started %v after the restart, want the gate and a 1s backoff", d)
+		}
+		g3.becomeReady()
+		synctest.Wait()
+		if a := h.app(); !a.Ready || a.Current == nil || a.Current.N != 3 || a.Restarts != 1 {
+			t.Fatalf("after the policy's restart: %+v", a)
 		}
 		h.stop()
 	})
