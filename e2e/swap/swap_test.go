@@ -207,7 +207,10 @@ func TestNoFDLeakAcross100Swaps(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		after, socks = count()
 	}
-	if after != before || socks < 1 || socks > 8 {
+	// Back-to-back swaps of a fast app keep a few generations draining at
+	// once (each waits for its accept queue and 100 ms before its stop
+	// signal); a leak would hold one socket per swap.
+	if after != before || socks < 1 || socks > 20 {
 		t.Fatalf("init has %d fds after 100 swaps, %d before, and %d listening sockets of port %s: %v", after, before, socks, port, listFDs(pid))
 	}
 	t.Logf("%d fds besides %d listening sockets of the app's port", after, socks)
