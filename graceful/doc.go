@@ -56,9 +56,23 @@
 // STATUS=); the first READY=1 also closes Ready, which the notify gate waits
 // on, so the gate consumes nothing.
 //
+// # Steered listeners
+//
+// BindSteered (for apps under the bind takeover) makes each TCP listener
+// the first socket of a SO_REUSEPORT group (package internal/steer). A
+// generation takes its sockets with Current (the ones new connections go
+// to now: first start, restarts) or Next (a hot swap: a socket of its own
+// in each group, which gets nothing until Steer), and gives them back with
+// Release once none of its processes can accept any more. Files of Bind's
+// Sockets names, for a steered listener, the socket new connections go to.
+// Unix listeners are shared by every generation either way.
+//
 // # What it must never do
 //
 // It never waits for a process: every exit status comes from the reaper
-// (RunCommand registers its child there). It never closes the sockets
-// during a swap or restart; only Sockets.Close, at the very end, does.
+// (RunCommand registers its child there). It never closes a socket that
+// may get a connection: during a swap or restart only a steered
+// generation's own socket leaves its group, once the generation is gone
+// and new connections go elsewhere; Sockets.Close, at the very end,
+// closes the rest.
 package graceful

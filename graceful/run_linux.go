@@ -66,7 +66,7 @@ func Run(ctx context.Context, r *reaper.Reaper, c Command) ([]byte, int, error) 
 		env = append(withoutVars(env, handedVars()), s.handoffEnv()...)
 		env = append(env, shim.Env+"="+path)
 		exe = "/proc/self/exe"
-		for _, f := range s.files {
+		for _, f := range s.Files() {
 			fd, err := rawFd(f)
 			if err != nil {
 				return nil, -1, fmt.Errorf("run %s: socket %s: %w", argv[0], f.Name(), err)

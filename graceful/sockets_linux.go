@@ -1,24 +1,35 @@
 package graceful
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/internal/steer"
 	"github.com/entrypoint/entrypoint/internal/unixsock"
 )
 
 // Sockets are the listening sockets the init owns, in config order. They
 // are bound once and live as long as the init; Close them only at exit.
 type Sockets struct {
-	files   []*os.File
+	// files are the sockets in config order. In the Sockets Bind returns,
+	// a steered listener's entry is nil: its file is its group's target
+	// at the time of asking. In a generation's (Current, Next) every
+	// entry is set.
+	files []*os.File
+	// groups are the SO_REUSEPORT groups of steered listeners, nil for
+	// the others (unix listeners, or Bind without steering).
+	groups  []*steer.Group
+	gen     bool // a generation's sockets, from Current or Next
 	names   []string
 	addrs   []string
 	starter []string // SERVER_STARTER_PORT keys, without "=fd"
@@ -36,9 +47,23 @@ type socketFile struct {
 // bound, and the error names the address: "bind :8080: address already in
 // use".
 func Bind(ls []config.Listener) (*Sockets, error) {
+	return bind(ls, false)
+}
+
+// BindSteered is Bind for an app under the bind takeover: each TCP
+// listener is the first socket of a SO_REUSEPORT group, so that a hot swap
+// can give the new generation a socket of its own (Next) and steer new
+// connections to it once it is ready (Steer). Unix listeners are bound as
+// by Bind and shared by every generation. Only for the takeover, which
+// makes sure the app's own bind() of the address never joins the group.
+func BindSteered(ls []config.Listener) (*Sockets, error) {
+	return bind(ls, true)
+}
+
+func bind(ls []config.Listener, steered bool) (*Sockets, error) {
 	s := &Sockets{}
 	for _, l := range ls {
-		if err := s.bind(l); err != nil {
+		if err := s.bind(l, steered); err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("bind %s: %w", l.Address, err)
 		}
@@ -46,10 +71,116 @@ func Bind(ls []config.Listener) (*Sockets, error) {
 	return s, nil
 }
 
-// Files returns the listening sockets in config order. They are blocking
-// fds; calling Fd on them is harmless (it would only switch a non-blocking
-// fd to blocking). The caller must not close them.
-func (s *Sockets) Files() []*os.File { return append([]*os.File(nil), s.files...) }
+// Files returns the listening sockets in config order; a steered
+// listener's is the socket that gets new connections now. They are
+// blocking fds; calling Fd on them is harmless (it would only switch a
+// non-blocking fd to blocking). The caller must not close them.
+func (s *Sockets) Files() []*os.File {
+	out := make([]*os.File, len(s.files))
+	for i := range s.files {
+		out[i] = s.file(i)
+	}
+	return out
+}
+
+func (s *Sockets) file(i int) *os.File {
+	if s.files[i] == nil {
+		return s.groups[i].Target()
+	}
+	return s.files[i]
+}
+
+// Steered reports whether any listener is steered (BindSteered).
+func (s *Sockets) Steered() bool {
+	return s != nil && slices.ContainsFunc(s.groups, func(g *steer.Group) bool { return g != nil })
+}
+
+// Current returns the sockets for a generation that starts with nobody
+// else serving (the first start, a full restart, a restart after an
+// exit): for a steered listener the socket new connections go to now,
+// the one the previous generation had, with what waits in its accept
+// queue. Give them back with Release once the generation is gone.
+func (s *Sockets) Current() (*Sockets, error) {
+	return s.generation(func(g *steer.Group) (*os.File, error) { return g.Hold(g.Target()) })
+}
+
+// Next returns the sockets for a generation started by a hot swap: for a
+// steered listener a socket of its own in the listener's group, which gets
+// no connection until Steer; unix listeners are shared. Give them back
+// with Release once the generation is gone (or was rolled back).
+func (s *Sockets) Next() (*Sockets, error) {
+	return s.generation((*steer.Group).Add)
+}
+
+func (s *Sockets) generation(take func(*steer.Group) (*os.File, error)) (*Sockets, error) {
+	if !s.Steered() {
+		return s, nil // shared by every generation
+	}
+	v := *s
+	v.gen, v.unlink = true, nil
+	v.files = slices.Clone(s.files)
+	for i, g := range s.groups {
+		if g == nil {
+			continue
+		}
+		f, err := take(g)
+		if err != nil {
+			v.Release()
+			return nil, fmt.Errorf("socket for %s: %w", s.addrs[i], err)
+		}
+		v.files[i] = f
+	}
+	return &v, nil
+}
+
+// Steer sends the new connections of every steered listener to this
+// generation's sockets. Nil-safe, as are the other methods a generation
+// calls.
+func (s *Sockets) Steer() error {
+	if s == nil {
+		return nil
+	}
+	for i, g := range s.groups {
+		if g != nil && s.files[i] != nil {
+			if err := g.Steer(s.files[i]); err != nil {
+				return fmt.Errorf("steer %s: %w", s.addrs[i], err)
+			}
+		}
+	}
+	return nil
+}
+
+// WaitAccepted waits until the accept queues of this generation's steered
+// sockets are empty (after Steer elsewhere nothing new arrives there) or
+// ctx ends, and says whether they emptied; at once true without steered
+// sockets.
+func (s *Sockets) WaitAccepted(ctx context.Context) bool {
+	if s == nil {
+		return true
+	}
+	var fs []*os.File
+	for i, g := range s.groups {
+		if g != nil && s.files[i] != nil {
+			fs = append(fs, s.files[i])
+		}
+	}
+	return len(fs) == 0 || steer.WaitEmpty(ctx, fs)
+}
+
+// Release gives a generation's steered sockets back, once no process of
+// it can accept on them any more. Idempotent; a no-op for Bind's own
+// Sockets.
+func (s *Sockets) Release() {
+	if s == nil || !s.gen {
+		return
+	}
+	for i, g := range s.groups {
+		if g != nil && s.files[i] != nil {
+			g.Release(s.files[i])
+			s.files[i] = nil
+		}
+	}
+}
 
 // Names returns the LISTEN_FDNAMES names in config order.
 func (s *Sockets) Names() []string { return append([]string(nil), s.names...) }
@@ -66,12 +197,20 @@ func (s *Sockets) Len() int {
 	return len(s.files)
 }
 
-// Close closes every socket and removes the unix socket files Bind created,
-// if they are still the same files. Only for the end of the init: a
-// closed socket refuses connections.
+// Close closes every socket, every socket of every steered listener's
+// group, and removes the unix socket files Bind created, if they are still
+// the same files. Only for the end of the init, on the Sockets Bind
+// returned: a closed socket refuses connections.
 func (s *Sockets) Close() error {
+	if s.gen {
+		return errors.New("graceful: Close of a generation's sockets; Release them")
+	}
 	var errs []error
-	for _, f := range s.files {
+	for i, f := range s.files {
+		if s.groups[i] != nil {
+			errs = append(errs, s.groups[i].Close())
+			continue
+		}
 		if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			errs = append(errs, err)
 		}
@@ -88,7 +227,7 @@ func (s *Sockets) Close() error {
 	return errors.Join(errs...)
 }
 
-func (s *Sockets) bind(l config.Listener) error {
+func (s *Sockets) bind(l config.Listener, steered bool) error {
 	name := l.Name
 	if name == "" {
 		name = "http"
@@ -113,14 +252,24 @@ func (s *Sockets) bind(l config.Listener) error {
 		fd, err = s.bindUnix(path, l, backlog)
 		addr, starter = l.Address, path
 	} else {
-		fd, addr, starter, err = bindTCP(l.Address, backlog)
+		fd, addr, starter, err = bindTCP(l.Address, backlog, steered)
 	}
 	if err != nil {
 		return err
 	}
 	// os.NewFile keeps a blocking fd blocking and out of Go's poller: what
 	// the app must inherit. (It would register a non-blocking fd.)
-	s.files = append(s.files, os.NewFile(uintptr(fd), name))
+	f := os.NewFile(uintptr(fd), name)
+	var g *steer.Group
+	if steered && !strings.HasPrefix(l.Address, "unix:") {
+		if g, err = steer.New(f); err != nil {
+			f.Close()
+			return err
+		}
+		f = nil // the group's target
+	}
+	s.files = append(s.files, f)
+	s.groups = append(s.groups, g)
 	s.names = append(s.names, name)
 	s.addrs = append(s.addrs, addr)
 	s.starter = append(s.starter, starter)
@@ -154,7 +303,7 @@ func somaxconn() int {
 }
 
 // bindTCP returns the fd, the bound address and the SERVER_STARTER_PORT key.
-func bindTCP(address string, backlog int) (int, string, string, error) {
+func bindTCP(address string, backlog int, reuseport bool) (int, string, string, error) {
 	host, port, err := net.SplitHostPort(address)
 	if err != nil {
 		return -1, "", "", err
@@ -190,9 +339,9 @@ func bindTCP(address string, backlog int) (int, string, string, error) {
 			sa = sa6
 		}
 	}
-	fd, err := listenTCP(family, sa, dual, backlog)
+	fd, err := listenTCP(family, sa, dual, backlog, reuseport)
 	if dual && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL)) {
-		fd, err = listenTCP(unix.AF_INET, &unix.SockaddrInet4{Port: pn}, false, backlog)
+		fd, err = listenTCP(unix.AF_INET, &unix.SockaddrInet4{Port: pn}, false, backlog, reuseport)
 	}
 	if err != nil {
 		return -1, "", "", err
@@ -224,7 +373,7 @@ func bindTCP(address string, backlog int) (int, string, string, error) {
 	return fd, ta.String(), starter, nil
 }
 
-func listenTCP(family int, sa unix.Sockaddr, dual bool, backlog int) (int, error) {
+func listenTCP(family int, sa unix.Sockaddr, dual bool, backlog int, reuseport bool) (int, error) {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, err
@@ -239,6 +388,13 @@ func listenTCP(family int, sa unix.Sockaddr, dual bool, backlog int) (int, error
 	// TIME_WAIT, as every server (and Go's net package) does.
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
 		return -1, fmt.Errorf("setsockopt SO_REUSEADDR: %w", err)
+	}
+	// SO_REUSEPORT makes the socket the first of a group that only the
+	// init adds to (package steer); the takeover keeps the app out.
+	if reuseport {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+			return -1, fmt.Errorf("setsockopt SO_REUSEPORT: %w", err)
+		}
 	}
 	if family == unix.AF_INET6 {
 		// Explicit either way: the sysctl net.ipv6.bindv6only default must

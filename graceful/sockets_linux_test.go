@@ -214,3 +214,83 @@ func TestBindUnixAbstract(t *testing.T) {
 		t.Errorf("Addrs = %q", got)
 	}
 }
+
+// accepted accepts one connection on f, non-blocking, and says whether
+// there was one.
+func accepted(t *testing.T, f *os.File) bool {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := false
+	rc.Control(func(fd uintptr) {
+		nfd, _, err := syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		if err == nil {
+			syscall.Close(nfd)
+			got = true
+		}
+	})
+	return got
+}
+
+// A hot swap's sockets (Next) get nothing until Steer; Current is the
+// steered-to socket; the unix listener is shared; Files of Bind's Sockets
+// follows the steering; Release lets a socket leave.
+func TestBindSteered(t *testing.T) {
+	path := t.TempDir() + "/s.sock"
+	s, err := graceful.BindSteered([]config.Listener{{Address: "127.0.0.1:0"}, {Address: "unix:" + path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if !s.Steered() {
+		t.Fatal("Steered() = false")
+	}
+	addr := s.Addrs()[0]
+	gen1, err := s.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen2, err := s.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f1, f2 := gen1.Files(), gen2.Files()
+	if f1[0] == f2[0] || f1[1] != f2[1] {
+		t.Fatalf("gen 2's files %v, gen 1's %v: want its own TCP socket and the shared unix one", f2, f1)
+	}
+	// waitOne dials and expects the connection on want, not on other.
+	waitOne := func(what string, want, other *os.File) {
+		t.Helper()
+		if err := dial("tcp", addr); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for !accepted(t, want) {
+			if accepted(t, other) {
+				t.Fatalf("%s: the connection went to the other socket", what)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no connection", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitOne("before Steer", f1[0], f2[0])
+	if err := gen2.Steer(); err != nil {
+		t.Fatal(err)
+	}
+	waitOne("after Steer", f2[0], f1[0])
+	if s.Files()[0] != f2[0] {
+		t.Fatal("Files()[0] is not the steered-to socket")
+	}
+	gen1.Release()
+	gen3, err := s.Current()
+	if err != nil || gen3.Files()[0] != f2[0] {
+		t.Fatalf("Current after a swap: %v, %v; want gen 2's socket", gen3, err)
+	}
+	waitOne("after gen 1 left", f2[0], f2[0])
+	gen2.Release()
+	gen3.Release()
+}

@@ -121,7 +121,7 @@ func Spawn(spec Spec) (int, error) {
 		files = append(files, fd)
 	}
 	if spec.Sockets != nil {
-		for _, f := range spec.Sockets.files {
+		for _, f := range spec.Sockets.Files() {
 			fd, err := rawFd(f)
 			if err != nil {
 				return 0, fmt.Errorf("start app %q: socket %s: %w", spec.Path, f.Name(), err)

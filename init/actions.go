@@ -117,18 +117,27 @@ func (a *app) swap(reason string) status.Result {
 	}
 	a.transition(status.StateSwapping)
 	a.log.Info("hot swap", "from", old.n, "pid", old.pid, "reason", reason)
-	g, err := a.spawn()
+	g, err := a.spawn(true)
 	if err != nil {
 		a.transition(status.StateRunning)
 		return a.finish(a.result("reload", false, err.Error(), old, start))
 	}
 	a.addOther(g)
-	if err := a.await(g); err != nil {
+	err = a.await(g)
+	if err == nil {
+		// New connections go to g's own sockets from now on (steered
+		// listeners); old's queues only empty.
+		if serr := a.steer(g, old); serr != nil {
+			err = serr
+		}
+	}
+	if err != nil {
 		if errors.Is(err, errStopping) {
 			// stopAll owns g now: it is among the others.
 			return a.result("reload", false, err.Error(), old, start)
 		}
 		a.busy(func() { a.kill(g) })
+		a.release(g)
 		a.removeOther(g)
 		a.transition(status.StateRunning)
 		return a.finish(a.result("reload", false, fmt.Sprintf("generation %d (pid %d) %v; generation %d keeps serving", g.n, g.pid, err, old.n), old, start))
@@ -147,6 +156,7 @@ func (a *app) swap(reason string) status.Result {
 // run loop keeps watching the new one. Shutdown may signal it again
 // meanwhile; the drain still runs to its end.
 func (a *app) drain(g *gen) {
+	a.drainAccepted(g)
 	a.stopOld(context.Background(), g, func(f func()) { f() })
 }
 
@@ -173,6 +183,7 @@ func (a *app) stopOld(ctx context.Context, g *gen, long func(func())) bool {
 	}
 	a.removeOther(g)
 	long(func() { a.s.procs.leftovers(a, g, known) })
+	a.release(g)
 	return true
 }
 

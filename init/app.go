@@ -36,6 +36,15 @@ var errStopping = errors.New("shutting down")
 // process stuck in uninterruptible sleep outlives it.
 const killWait = 5 * time.Second
 
+// acceptWait bounds the wait, before a swapped-out generation of an app
+// with steered listeners gets its stop signal, for it to accept what is
+// already queued on its sockets; acceptSettle is the time it then gets to
+// read what it accepted last.
+const (
+	acceptWait   = time.Second
+	acceptSettle = 100 * time.Millisecond
+)
+
 // request is a reload or restart asked for by a user. ctx is the asker's:
 // a request whose asker gave up is skipped, not run later. reply has room
 // for the one answer every request gets.
@@ -134,7 +143,16 @@ func newApp(s *Supervisor, cfg config.App, foreground bool) (*app, error) {
 	}
 	a.gate = gate
 	if len(cfg.Listen) > 0 {
-		socks, err := graceful.Bind(cfg.Listen)
+		// Under the bind takeover each TCP listener is a SO_REUSEPORT
+		// group (graceful.BindSteered): the app's own bind() of the
+		// address is answered with the init's socket, so only the init
+		// adds sockets to it. The probe's answer is kept for
+		// setupTakeover.
+		bind := graceful.Bind
+		if cfg.Takeover != "off" && s.checkTakeover() == nil {
+			bind = graceful.BindSteered
+		}
+		socks, err := bind(cfg.Listen)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("app %s: %w", cfg.Name, err)
@@ -348,7 +366,7 @@ func (a *app) startGen() (*gen, error) {
 func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
 	a.joinable = true
 	defer func() { a.joinable = false }()
-	g, err := a.spawn()
+	g, err := a.spawn(false)
 	if err != nil {
 		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
@@ -365,6 +383,7 @@ func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
 			a.kill(g)
 			a.endGroup(g)
 		})
+		a.release(g)
 		a.lastExitCode = g.code()
 		a.setCurrent(nil)
 		return g, a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start), err

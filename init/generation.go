@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,10 +22,14 @@ type gen struct {
 	pid     int
 	started time.Time
 	notify  *graceful.Notify
-	take    *genTakeover  // nil without the bind takeover
-	pidfd   *pidfd        // nil without kernel support
-	exited  chan struct{} // closed once exit is set
-	exit    reaper.Exit
+	take    *genTakeover // nil without the bind takeover
+	// socks are the sockets g accepts on: the app's own for a steered
+	// listener (released once g is gone), the shared ones otherwise.
+	socks    *graceful.Sockets
+	released sync.Once
+	pidfd    *pidfd        // nil without kernel support
+	exited   chan struct{} // closed once exit is set
+	exit     reaper.Exit
 
 	// guarded by Supervisor.mu
 	phase        status.Phase
@@ -51,16 +56,29 @@ func (g *gen) code() int {
 	return g.exit.Code()
 }
 
-// spawn starts the next generation (not yet gated).
-func (a *app) spawn() (*gen, error) {
+// spawn starts the next generation (not yet gated). With swap it gets
+// sockets of its own where listeners are steered (a hot swap: the old
+// generation keeps the new connections until this one is ready);
+// otherwise the ones new connections go to now.
+func (a *app) spawn(swap bool) (*gen, error) {
 	env := a.env()
 	path, err := a.s.procs.lookPath(a.cfg.Command[0], a.cfg.Dir, env)
+	if err != nil {
+		return nil, err
+	}
+	var socks *graceful.Sockets
+	if swap {
+		socks, err = a.sockets.Next()
+	} else {
+		socks, err = a.sockets.Current()
+	}
 	if err != nil {
 		return nil, err
 	}
 	var notify *graceful.Notify
 	if a.cfg.Readiness.Type == "notify" || a.cfg.Readiness.Type == "auto" || a.cfg.Watchdog > 0 {
 		if notify, err = graceful.NewNotify(); err != nil {
+			socks.Release()
 			return nil, fmt.Errorf("notify socket: %w", err)
 		}
 		notify.SetLogger(a.log)
@@ -68,6 +86,7 @@ func (a *app) spawn() (*gen, error) {
 	var ch *takeover.Channel
 	if a.takeover {
 		if ch, err = takeover.NewChannel(); err != nil {
+			socks.Release()
 			if notify != nil {
 				notify.Close()
 			}
@@ -80,7 +99,7 @@ func (a *app) spawn() (*gen, error) {
 		Argv:       a.cfg.Command,
 		Env:        env,
 		Dir:        a.cfg.Dir,
-		Sockets:    a.sockets,
+		Sockets:    socks,
 		Generation: a.genN,
 		Notify:     notify,
 		Watchdog:   a.cfg.Watchdog.D(),
@@ -95,6 +114,7 @@ func (a *app) spawn() (*gen, error) {
 	pid, exitCh, err := a.s.procs.start(spec)
 	if err != nil {
 		a.genN--
+		socks.Release()
 		if notify != nil {
 			notify.Close()
 		}
@@ -103,7 +123,7 @@ func (a *app) spawn() (*gen, error) {
 		}
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
-	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, exited: make(chan struct{}), phase: status.PhaseStarting}
+	g := &gen{n: a.genN, pid: pid, started: time.Now(), notify: notify, socks: socks, exited: make(chan struct{}), phase: status.PhaseStarting}
 	g.pidfd = a.s.procs.pidfd(pid, exitCh) // before anyone reads exitCh
 	if ch != nil {
 		g.take = a.startTakeover(g, ch)
@@ -128,6 +148,55 @@ func (a *app) spawn() (*gen, error) {
 	return g, nil
 }
 
+// release gives g's sockets back once none of its processes can accept
+// on them any more: its group was seen gone, or killed. Idempotent.
+func (a *app) release(g *gen) {
+	g.released.Do(g.socks.Release)
+}
+
+// steer sends new connections to g's sockets (a hot swap's new
+// generation, just ready). If that fails part-way, they go back to old's.
+func (a *app) steer(g, old *gen) error {
+	err := g.socks.Steer()
+	if err != nil {
+		if rerr := old.socks.Steer(); rerr != nil {
+			a.log.Error("steer back to the old generation", "generation", old.n, "err", rerr)
+		}
+	}
+	return err
+}
+
+// drainAccepted runs before a swapped-out generation gets its stop signal:
+// with steered listeners no new connection reaches g any more, so wait
+// (at most acceptWait) until g took everything already in its accept
+// queues, then acceptSettle for it to read what it accepted last. A server
+// that closes idle connections at its stop signal (uvicorn) would
+// otherwise close one it accepted a moment before, unread.
+func (a *app) drainAccepted(g *gen) {
+	if !g.socks.Steered() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), acceptWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-g.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if !g.socks.WaitAccepted(ctx) {
+		if g.alive() {
+			a.log.Warn("old generation did not accept everything in its queue in time; stopping it anyway", "generation", g.n, "pid", g.pid, "waited", acceptWait)
+		}
+		return
+	}
+	select {
+	case <-time.After(acceptSettle):
+	case <-g.exited:
+	}
+}
+
 // readNotify keeps the sd_notify state of g current: STATUS= for the
 // status page, WATCHDOG=1 for liveness.
 func (a *app) readNotify(g *gen) {
@@ -149,7 +218,7 @@ func (a *app) readNotify(g *gen) {
 func (a *app) await(g *gen) error {
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
-	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env(), Sockets: a.sockets, Logger: a.log}
+	t := graceful.Target{Pid: g.pid, Notify: g.notify, Reaper: a.s.reaper, Env: a.env(), Sockets: g.socks, Logger: a.log}
 	if g.take != nil {
 		t.Listened, t.Unlistened = g.take.listened, g.take.Unlistened
 	}

@@ -17,6 +17,7 @@ func (a *app) onExit() bool {
 	g := a.current()
 	a.lastExitCode = g.code()
 	a.busy(func() { a.endGroup(g) })
+	a.release(g)
 	return a.afterFailure(g)
 }
 

@@ -107,7 +107,7 @@ type genTakeover struct {
 // its calls. It never blocks the caller.
 func (a *app) startTakeover(g *gen, ch *takeover.Channel) *genTakeover {
 	t := &genTakeover{listened: make(chan struct{}), addrs: a.sockets.Addrs()}
-	files := a.sockets.Files()
+	files := g.socks.Files()
 	var ls []takeover.Listener
 	for i, addr := range t.addrs {
 		if !strings.HasPrefix(addr, "unix:") {
