@@ -136,7 +136,10 @@ func (a *app) swap(reason string) status.Result {
 			// stopAll owns g now: it is among the others.
 			return a.result("reload", false, err.Error(), old, start)
 		}
-		a.busy(func() { a.kill(g) })
+		a.busy(func() {
+			a.kill(g)
+			a.endGroup(g)
+		})
 		a.release(g)
 		a.removeOther(g)
 		a.transition(status.StateRunning)

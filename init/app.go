@@ -355,25 +355,29 @@ func (a *app) startGen() (*gen, error) {
 
 // bringUp starts a generation as the current one and waits for its gate:
 // what the first start, the restart policy and a full restart share.
-// Restarts asked for meanwhile join it (DESIGN rule 6 as amended: a
-// restart never stops a generation still starting); they wait in
-// a.joined for the caller to answer them. A generation that fails its
+// Restarts asked for until the gate is decided join it (DESIGN rule 6 as
+// amended: a restart never stops a generation still starting); they wait
+// in a.joined for the caller to answer them. A generation that fails its
 // gate is ended with what it left and is no longer current. bringUp
 // returns the generation (nil when none could start), the outcome as a
 // restart's result measured from start (naming from, the generation it
 // replaced, only on success), and why it failed; errStopping means
 // shutdown began.
 func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
+	// Joining ends when the gate is decided: a restart asked for while a
+	// failed generation is being ended waits for the backoff, which it
+	// cuts short, and joins the start after it.
 	a.joinable = true
-	defer func() { a.joinable = false }()
 	g, err := a.spawn(false)
 	if err != nil {
+		a.joinable = false
 		a.log.Error("start app failed", "err", err)
 		a.lastExitCode = spawnExitCode(err)
 		return nil, a.result("restart", false, err.Error(), nil, start), err
 	}
 	a.setCurrent(g)
 	err = a.await(g)
+	a.joinable = false
 	switch {
 	case errors.Is(err, errStopping):
 		return g, a.result("restart", false, err.Error(), nil, start), err
@@ -386,7 +390,12 @@ func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
 		a.release(g)
 		a.lastExitCode = g.code()
 		a.setCurrent(nil)
-		return g, a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start), err
+		r := a.result("restart", false, fmt.Sprintf("generation %d (pid %d) %v", g.n, g.pid, err), nil, start)
+		if a.stopping() {
+			// Shutdown began while g was ended: no restart policy now.
+			return g, r, errStopping
+		}
+		return g, r, err
 	}
 	a.markReady(g, nil)
 	return g, a.result("restart", true, "", from, start), nil

@@ -234,3 +234,31 @@ func TestRestartMissesGate(t *testing.T) {
 		h.stop()
 	})
 }
+
+// A restart asked for while a generation that failed its gate is still
+// being ended (a stray using its grace) does not join that failed start:
+// it waits for the backoff, cuts it short and gets the next start's
+// outcome.
+func TestRestartAfterFailedGateCutsBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, err := build(t, newWorld(), webArgs("--readiness-timeout", "5s", "--restart", "restart", "--restart-backoff", "10s")...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.s.procs.leftovers = func(*app, *gen, []procID) { time.Sleep(2 * time.Second) }
+		h.start()
+		h.w.next()                  // generation 1 never becomes ready
+		time.Sleep(6 * time.Second) // its gate failed at 5 s; it is ended by 7 s
+		asked := time.Now()
+		res := call(h.s.Restart)
+		g2 := h.w.next()
+		if d := g2.started.Sub(asked); d > time.Second {
+			t.Errorf("generation 2 started %v after the restart was asked for, want the backoff cut short", d)
+		}
+		g2.becomeReady()
+		if r := <-res; !r.OK || strings.Contains(r.Reason, "generation 1") {
+			t.Errorf("restart answered %+v, want generation 2's outcome", r)
+		}
+		h.stop()
+	})
+}

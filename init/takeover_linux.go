@@ -40,7 +40,7 @@ func probeTakeover(r *reaper.Reaper) error {
 	if err != nil {
 		return err
 	}
-	pid, _, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) })
+	pid, exit, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) })
 	if err != nil {
 		ch.Close()
 		return err
@@ -50,7 +50,11 @@ func probeTakeover(r *reaper.Reaper) error {
 	// takeover, not no container.
 	fd, err := ch.Receive(probeTimeout)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it
+		select {
+		case <-exit: // reaped: its pid may be someone else's now
+		default:
+			_ = syscall.Kill(pid, syscall.SIGKILL) // the reaper collects it
+		}
 		return fmt.Errorf("the takeover probe did not answer within %s", probeTimeout)
 	}
 	if err != nil {
