@@ -136,7 +136,9 @@ func startNoWait(t *testing.T, args ...string) *ep {
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-e.done:
-			case <-time.After(30 * time.Second):
+			// Past the drain timeout (30 s) and the kill after it: an init
+			// killed here would leave its apps behind.
+			case <-time.After(45 * time.Second):
 				cmd.Process.Kill()
 				<-e.done
 			}
