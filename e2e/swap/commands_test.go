@@ -34,11 +34,18 @@ echo ok >>"$1"
 		"--validate", check+" "+validateLog,
 		"--", exampleBin)
 	writeFile(t, filepath.Join(conf, "app.conf"), "v2")
-	a := e.waitGeneration("app", 2)
+	e.waitGeneration("app", 2)
+	// The change is recorded once its swap returned, a moment after
+	// generation 2 shows as ready.
+	deadline := time.Now().Add(10 * time.Second)
+	a := e.app("app")
+	for a.LastChange == nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		a = e.app("app")
+	}
 	if a.LastChange == nil || !a.LastChange.OK {
 		t.Fatalf("config change: %+v", a.LastChange)
 	}
-	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		g, _ := os.ReadFile(gateLog)
 		v, _ := os.ReadFile(validateLog)
