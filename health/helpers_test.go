@@ -1,35 +1,18 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/entrypoint/entrypoint/internal/syncbuf"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// syncBuffer is a log sink the server's goroutines may write to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink goroutines write to while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // start runs a Server on 127.0.0.1:0 until the test ends and returns it
 // with its base URL once it is bound.

@@ -1,9 +1,9 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/entrypoint/entrypoint/internal/syncbuf"
 	"log/slog"
 	"os"
 	"slices"
@@ -291,22 +291,8 @@ func (e *recEvents) configChanges() []string {
 	return slices.Clone(e.changes)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// syncBuffer is a log sink goroutines write to while the test reads it.
+type syncBuffer = syncbuf.Buffer
 
 // run starts a supervisor of one app "web" with the given flags (a fake
 // command is added) and returns once generation 1 was started.

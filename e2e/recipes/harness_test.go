@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/entrypoint/entrypoint/internal/syncbuf"
 	"io"
 	"net"
 	"net/http"
@@ -75,22 +76,8 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-type logBuf struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// logBuf collects the init's and the server's output while the test reads it.
+type logBuf = syncbuf.Buffer
 
 // ep is one running entrypoint.
 type ep struct {
