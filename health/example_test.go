@@ -3,10 +3,10 @@ package health_test
 import (
 	"context"
 	"log"
-
-	"github.com/prometheus/client_golang/prometheus"
+	"log/slog"
 
 	"github.com/entrypoint/entrypoint/health"
+	"github.com/entrypoint/entrypoint/internal/promtext"
 	"github.com/entrypoint/entrypoint/status"
 )
 
@@ -16,15 +16,11 @@ func ExampleNew() {
 	var sup status.Controller // the running supervisor
 	var orphans func() uint64 // the reaper's orphan count
 
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	events := health.NewMetrics(reg, sup, orphans) // pass as supervisor.Options.Events
 	_ = events
-	if err := health.RegisterAppProcess(reg, sup, "web"); err != nil {
-		log.Fatal(err)
-	}
-	if err := health.RegisterDefault(reg); err != nil {
-		log.Fatal(err)
-	}
+	health.RegisterAppProcess(reg, sup, "web")
+	health.RegisterDefault(reg, slog.Default())
 	srv, err := health.New(health.Options{
 		Listen:     ":9090",
 		Admin:      true,

@@ -1,18 +1,21 @@
 package health
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/entrypoint/entrypoint/internal/promtext"
 	"github.com/entrypoint/entrypoint/status"
 	"github.com/entrypoint/entrypoint/status/statustest"
 )
@@ -22,7 +25,7 @@ func TestMetricsCountEventsAndReadStatus(t *testing.T) {
 	f.Set(func(st *status.Status) {
 		st.Apps[0].Others = []status.Generation{{N: 6, Pid: 1006, Phase: status.PhaseDraining}}
 	})
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	var orphans uint64 = 3
 	m := NewMetrics(reg, f, func() uint64 { return orphans })
 
@@ -98,13 +101,13 @@ entrypoint_generation{app="worker"} 0
 # TYPE entrypoint_zombies_reaped_total counter
 entrypoint_zombies_reaped_total 5
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+	if err := testutil.GatherAndCompare(textGatherer{reg}, strings.NewReader(want),
 		"entrypoint_draining", "entrypoint_generation", "entrypoint_zombies_reaped_total"); err != nil {
 		t.Error(err)
 	}
 
 	// promtool's linter, as `promtool check metrics` runs it.
-	problems, err := testutil.GatherAndLint(reg)
+	problems, err := testutil.GatherAndLint(textGatherer{reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,10 +118,10 @@ entrypoint_zombies_reaped_total 5
 
 func TestShutdownCountsAsDraining(t *testing.T) {
 	f := statustest.New(statustest.Running("web", 1))
-	reg := prometheus.NewRegistry()
+	reg := promtext.NewRegistry()
 	NewMetrics(reg, f, nil)
 	f.Shutdown("test")
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+	if err := testutil.GatherAndCompare(textGatherer{reg}, strings.NewReader(`
 # HELP entrypoint_draining 1 while an old generation drains after a swap or restart, or the init is shutting down, else 0.
 # TYPE entrypoint_draining gauge
 entrypoint_draining 1
@@ -131,16 +134,10 @@ func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	// The test process stands in for the app's current generation.
 	f := statustest.New(status.AppStatus{Name: "web", State: status.StateStarting}, statustest.Running("api", 1))
 	f.Set(func(st *status.Status) { st.Apps[1].Current.Pid = os.Getpid() })
-	reg := prometheus.NewRegistry()
-	if err := RegisterAppProcess(reg, f, "web"); err != nil {
-		t.Fatal(err)
-	}
-	if err := RegisterAppProcess(reg, f, "api"); err != nil {
-		t.Fatal(err)
-	}
-	if err := RegisterDefault(reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := promtext.NewRegistry()
+	RegisterAppProcess(reg, f, "web")
+	RegisterAppProcess(reg, f, "api")
+	RegisterDefault(reg, slog.New(slog.DiscardHandler))
 	fams := gather(t, reg)
 	if _, ok := value(fams["entrypoint_app_process_start_time_seconds"], map[string]string{"app": "api"}); !ok {
 		t.Errorf("no process metrics for app api:\n%v", fams["entrypoint_app_process_start_time_seconds"])
@@ -162,9 +159,32 @@ func TestAppProcessMetricsFollowCurrentPid(t *testing.T) {
 	}
 }
 
-func gather(t *testing.T, g prometheus.Gatherer) map[string]*dto.MetricFamily {
+// textGatherer reads a registry the way Prometheus does: its text output,
+// parsed by Prometheus' own parser, so that client_golang's test helpers
+// (compare, promtool's lint) check what a scraper would see.
+type textGatherer struct{ r *promtext.Registry }
+
+func (g textGatherer) Gather() ([]*dto.MetricFamily, error) {
+	var b bytes.Buffer
+	if err := g.r.Write(&b); err != nil {
+		return nil, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(&b)
+	if err != nil {
+		return nil, err
+	}
+	var out []*dto.MetricFamily
+	for _, f := range fams {
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out, nil
+}
+
+func gather(t *testing.T, r *promtext.Registry) map[string]*dto.MetricFamily {
 	t.Helper()
-	mfs, err := g.Gather()
+	mfs, err := textGatherer{r}.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}

@@ -12,10 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/entrypoint/entrypoint/config"
+	"github.com/entrypoint/entrypoint/internal/promtext"
 	"github.com/entrypoint/entrypoint/status"
 )
 
@@ -53,8 +51,8 @@ type Options struct {
 	AdminToken string
 	// Controller is the supervisor; required.
 	Controller status.Controller
-	// Registry is gathered by /metrics; nil serves no /metrics.
-	Registry *prometheus.Registry
+	// Registry is written by /metrics; nil serves no /metrics.
+	Registry *promtext.Registry
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -129,12 +127,7 @@ func (s *Server) routes() *http.ServeMux {
 		mux.HandleFunc("GET /"+kind+"/{check}", p.handler(kind))
 	}
 	if s.opts.Registry != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{
-			ErrorLog:            slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-			ErrorHandling:       promhttp.ContinueOnError,
-			MaxRequestsInFlight: 4,
-			Timeout:             10 * time.Second,
-		}))
+		mux.Handle("GET /metrics", s.metrics())
 	}
 	if s.opts.Admin {
 		a := &admin{c: s.opts.Controller, token: s.opts.AdminToken, log: s.log, tmpl: adminTemplate()}

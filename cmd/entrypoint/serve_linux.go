@@ -19,13 +19,13 @@ import (
 	// below are initialised (package graceful/shim).
 	_ "github.com/entrypoint/entrypoint/graceful/shim"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/control"
 	"github.com/entrypoint/entrypoint/health"
 	supervisor "github.com/entrypoint/entrypoint/init"
+	"github.com/entrypoint/entrypoint/internal/promtext"
 	"github.com/entrypoint/entrypoint/reaper"
 	"github.com/entrypoint/entrypoint/status"
 )
@@ -75,8 +75,8 @@ func serve(args []string, stderr io.Writer) int {
 	earlysig.Wait()
 	opts := supervisor.Options{Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log}
 	// Metrics are served on the health listener only: without it the
-	// registry, its collectors and their protobuf machinery are not built
-	// (issue 13), and the supervisor counts into nothing.
+	// registry and its collectors are not built, and the supervisor
+	// counts into nothing.
 	var events *lateEvents
 	if cfg.Health.Listen != config.Off {
 		events = &lateEvents{}
@@ -89,18 +89,12 @@ func serve(args []string, stderr io.Writer) int {
 	}
 
 	if cfg.Health.Listen != config.Off {
-		reg := prometheus.NewRegistry()
+		reg := promtext.NewRegistry()
 		events.Events = health.NewMetrics(reg, sup, rp.Orphans)
-		// A metric that cannot be registered is a bug, not a reason to
-		// leave the app unsupervised: say so loudly and serve the rest.
 		for _, a := range cfg.Apps {
-			if err := health.RegisterAppProcess(reg, sup, a.Name); err != nil {
-				log.Error("metrics incomplete", "err", err)
-			}
+			health.RegisterAppProcess(reg, sup, a.Name)
 		}
-		if err := health.RegisterDefault(reg); err != nil {
-			log.Error("metrics incomplete", "err", err)
-		}
+		health.RegisterDefault(reg, log)
 		token, err := adminToken(cfg)
 		if err != nil {
 			log.Error("cannot start", "err", err)

@@ -23,6 +23,8 @@ type Stat struct {
 	UTime     uint64 // field 14
 	STime     uint64 // field 15
 	StartTime uint64 // field 22, ticks after boot: with PID it names a process for good
+	VSize     uint64 // field 23, virtual memory in bytes
+	RSS       uint64 // field 24, resident set in pages
 }
 
 // Read reads and parses /proc/pid/stat. A process that is gone gives an
@@ -36,9 +38,9 @@ func Read(pid int) (Stat, error) {
 }
 
 // fieldsAfterComm is how many fields Parse needs after the last ')':
-// state (field 3) through starttime (field 22). Every kernel since 2.6
+// state (field 3) through rss (field 24). Every kernel since 2.6
 // writes 52 fields (from 3.5 on), older ones at least 41.
-const fieldsAfterComm = 20
+const fieldsAfterComm = 22
 
 // Parse parses the content of a /proc/PID/stat file. It never panics,
 // whatever b holds.
@@ -85,6 +87,8 @@ func Parse(b []byte) (Stat, error) {
 	s.UTime, errs = atou(f[11], "utime", errs)
 	s.STime, errs = atou(f[12], "stime", errs)
 	s.StartTime, errs = atou(f[19], "starttime", errs)
+	s.VSize, errs = atou(f[20], "vsize", errs)
+	s.RSS, errs = atou(f[21], "rss", errs)
 	if len(errs) > 0 {
 		return Stat{}, fmt.Errorf("%w: %w", ErrFormat, errors.Join(errs...))
 	}

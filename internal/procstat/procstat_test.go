@@ -25,7 +25,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("comm %q: %v", comm, err)
 			continue
 		}
-		want := Stat{PID: 42, Comm: comm, State: 'S', PPID: 7, PGRP: 42, UTime: 11, STime: 22, StartTime: 333}
+		want := Stat{PID: 42, Comm: comm, State: 'S', PPID: 7, PGRP: 42, UTime: 11, STime: 22, StartTime: 333, VSize: 1234567, RSS: 89}
 		if s != want {
 			t.Errorf("comm %q: got %+v, want %+v", comm, s, want)
 		}
