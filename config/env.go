@@ -124,22 +124,25 @@ func UnknownEnv(environ []string) []string {
 	return warnings
 }
 
-// serviceLinkName matches the names of the variables Kubernetes sets for
-// every Service of a namespace (enableServiceLinks, on by default): for a
-// Service "entrypoint-web", ENTRYPOINT_WEB_SERVICE_HOST=10.0.0.7,
-// ENTRYPOINT_WEB_SERVICE_PORT[_NAME]=80, ENTRYPOINT_WEB_PORT=tcp://10.0.0.7:80
-// and ENTRYPOINT_WEB_PORT_80_TCP[_PROTO|_PORT|_ADDR]. Submatch 1 says which
-// kind, and so which value to expect.
-var serviceLinkName = regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
-
-// serviceLinkURL is the value of ..._PORT and ..._PORT_80_TCP.
-var serviceLinkURL = regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
-
 // serviceLink reports whether kv is a Kubernetes service link variable:
 // its name has one of their shapes and its value the shape that name
 // gets, so a mistyped setting such as ENTRYPOINT_HEALTH_PORT=9090 is
 // still warned about.
+//
+// The patterns are compiled here, not in package variables: only an
+// unknown ENTRYPOINT_* variable gets this far, and a package-level regexp
+// would cost every start of the binary its compilation (issue 13).
 func serviceLink(kv string) bool {
+	// The names Kubernetes sets for every Service of a namespace
+	// (enableServiceLinks, on by default): for a Service
+	// "entrypoint-web", ENTRYPOINT_WEB_SERVICE_HOST=10.0.0.7,
+	// ENTRYPOINT_WEB_SERVICE_PORT[_NAME]=80,
+	// ENTRYPOINT_WEB_PORT=tcp://10.0.0.7:80 and
+	// ENTRYPOINT_WEB_PORT_80_TCP[_PROTO|_PORT|_ADDR]. Submatch 1 says
+	// which kind, and so which value to expect.
+	serviceLinkName := regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
+	// The value of ..._PORT and ..._PORT_80_TCP.
+	serviceLinkURL := regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
 	k, v, _ := strings.Cut(kv, "=")
 	m := serviceLinkName.FindStringSubmatch(k)
 	if m == nil {
