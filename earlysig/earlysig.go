@@ -5,8 +5,8 @@
 // Why: a signal that arrives before signal.Notify covers it is handled by the
 // runtime, which makes a Go PID 1 exit with status 2 on SIGTERM and drops
 // SIGUSR1. This package has no dependencies beyond the standard library so
-// that Go's initialisation order runs its init() before client_golang's and
-// everything else's.
+// that Go's initialisation order runs its init() before net/http's, the
+// YAML parser's and everything else's.
 //
 // It owns the one process-wide signal channel (the only package-level state
 // the binary has, because os/signal forces it). It must never act on a

@@ -5,8 +5,8 @@
 //
 // It does that in its init(), imports nothing but syscall, and so runs
 // before nearly every other package of the binary is initialised: the
-// prometheus, protobuf and crypto inits, and earlysig's signal
-// registration, would otherwise add milliseconds to every hot swap. Go
+// net/http, crypto and YAML inits, and earlysig's signal registration,
+// would otherwise add milliseconds to every hot swap. Go
 // initialises packages in import-path order as their dependencies allow,
 // and a package that needs only syscall is ready almost at once.
 //
