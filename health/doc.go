@@ -1,6 +1,6 @@
 // Package health serves the init's HTTP endpoints: the probes /livez,
 // /readyz and /healthz (kube-apiserver style, with ?verbose and one route
-// per check), /metrics from a private Prometheus registry, and, when
+// per check), /metrics (a private registry, internal/promtext), and, when
 // enabled, the admin page /debug/admin with its JSON API.
 //
 // It reads the supervisor only through status.Controller and asks it to
