@@ -404,22 +404,49 @@ func (a *app) bringUp(from *gen, start time.Time) (*gen, status.Result, error) {
 // signal forwards sig to the current generation; before the app was ever
 // ready it is queued, so a signal sent in the first instant is not lost.
 func (a *app) signal(sig syscall.Signal) {
+	g, out := a.forward(sig)
+	a.forwarded(sig, g, out)
+}
+
+// What forward did with a signal.
+type sigOutcome uint8
+
+const (
+	sigQueued  sigOutcome = iota // the app was never ready: kept for then
+	sigDropped                   // no generation alive to take it
+	sigSent                      // kill(2) done (or it failed and was logged)
+)
+
+// forward is the part of signal the app is waiting on: the kill(2), or the
+// queueing. It neither counts nor logs (forwarded does), so a caller can
+// get the signal to every app first and do the bookkeeping after.
+func (a *app) forward(sig syscall.Signal) (*gen, sigOutcome) {
 	a.s.mu.Lock()
 	if !a.everReady {
 		a.pendingSigs = append(a.pendingSigs, sig)
 		a.s.mu.Unlock()
-		a.log.Info("signal queued until the app is ready", "signal", config.SignalName(sig))
-		return
+		return nil, sigQueued
 	}
 	g := a.cur
 	a.s.mu.Unlock()
 	if g == nil || !g.alive() {
-		a.log.Warn("signal dropped: app not running", "signal", config.SignalName(sig))
-		return
+		return g, sigDropped
 	}
 	a.send(g, sig)
-	a.s.events.SignalForwarded(a.cfg.Name, sig)
-	a.log.Info("signal forwarded", "signal", config.SignalName(sig), "pid", g.pid)
+	return g, sigSent
+}
+
+// forwarded counts and logs what forward did.
+func (a *app) forwarded(sig syscall.Signal, g *gen, out sigOutcome) {
+	switch out {
+	case sigQueued:
+		a.log.Info("signal queued until the app is ready", "signal", config.SignalName(sig))
+	case sigDropped:
+		a.log.Warn("signal dropped: app not running", "signal", config.SignalName(sig))
+	case sigSent:
+		a.s.events.SignalForwarded(a.cfg.Name, sig)
+		a.log.Info("signal forwarded", "signal", config.SignalName(sig), "pid", g.pid)
+	}
 }
 
 // env is the environment of every command run for the app (generations,

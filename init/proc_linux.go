@@ -164,3 +164,11 @@ func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
 }
+
+// yieldCPU offers this thread's CPU to any other runnable thread
+// (sched_yield(2)), such as an app this thread just signalled. It returns
+// at once when nothing else is waiting for the CPU, otherwise after them
+// (at most about one scheduler slice).
+func yieldCPU() {
+	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
+}
