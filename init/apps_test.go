@@ -1,9 +1,11 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -43,6 +45,27 @@ func (h *harness) nameOf(p *fakeProc) string {
 		}
 	}
 	return ""
+}
+
+// A forwarded signal reaches every app before it is counted for any
+// (issue 13: the apps wait on the kill, not on the bookkeeping), and an
+// app that was never ready gets it queued, logged before the kills' lines.
+func TestSignalReachesEveryAppBeforeTheBookkeeping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, gens := runTwo(t)
+		h.events.w = h.w
+		h.sigs <- syscall.SIGWINCH
+		synctest.Wait()
+		a, b := -gens["a"].pid, -gens["b"].pid
+		inOrder(t, h.w.trace(),
+			fmt.Sprintf("kill %d SIGWINCH", a), fmt.Sprintf("kill %d SIGWINCH", b),
+			"forwarded a SIGWINCH", "forwarded b SIGWINCH")
+		logs := h.logs.String()
+		if strings.Count(logs, `msg="signal forwarded"`) != 2 {
+			t.Errorf("want two 'signal forwarded' lines:\n%s", logs)
+		}
+		h.stop()
+	})
 }
 
 // SIGUSR1 swaps every app one after the other, in config order, from

@@ -276,6 +276,18 @@ type recEvents struct {
 	noEvents
 	mu      sync.Mutex
 	changes []string
+	// w, when set, gets every SignalForwarded in its trace, so a test
+	// sees it in order with the kills.
+	w *fakeWorld
+}
+
+func (e *recEvents) SignalForwarded(app string, sig syscall.Signal) {
+	if e.w == nil {
+		return
+	}
+	e.w.mu.Lock()
+	e.w.calls = append(e.w.calls, fmt.Sprintf("forwarded %s %s", app, config.SignalName(sig)))
+	e.w.mu.Unlock()
 }
 
 func (e *recEvents) ConfigChange(_, result string) {

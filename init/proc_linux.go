@@ -167,8 +167,10 @@ func isTerminal(f *os.File) bool {
 
 // yieldCPU offers this thread's CPU to any other runnable thread
 // (sched_yield(2)), such as an app this thread just signalled. It returns
-// at once when nothing else is waiting for the CPU, otherwise after them
-// (at most about one scheduler slice).
+// at once when nothing else is waiting for the CPU, otherwise after them:
+// under CFS and EEVDF at most about one scheduler slice
+// (https://docs.kernel.org/scheduler/sched-eevdf.html). It cannot fail on
+// Linux (sched_yield(2): "always succeeds"), so there is no error to see.
 func yieldCPU() {
 	syscall.Syscall(syscall.SYS_SCHED_YIELD, 0, 0, 0)
 }

@@ -38,8 +38,9 @@ func (s *Supervisor) handleSignal(sig syscall.Signal) (shutdownReq, opKind, int)
 
 // forwardAll forwards sig to every app: every kill(2) first, then, unless
 // more signals are waiting, the init offers its CPU to the woken apps
-// (yieldCPU), and only then are the signals counted and logged, in the
-// apps' order as before.
+// (yieldCPU), and only then are the sent signals counted and logged, in
+// the apps' order. A signal queued or dropped is logged at once, so its
+// line never lands after what the app did with it.
 //
 // Why (issue 13): an app woken by kill(2) is often queued on the init's
 // own CPU, the other CPUs being busy, and waited there until the init had
@@ -47,23 +48,25 @@ func (s *Supervisor) handleSignal(sig syscall.Signal) (shutdownReq, opKind, int)
 // signal forward with one of two CPUs busy. With idle CPUs it changes
 // nothing measurable.
 func (s *Supervisor) forwardAll(sig syscall.Signal) {
-	type outcome struct {
-		g   *gen
-		out sigOutcome
+	type sent struct {
+		a *app
+		g *gen
 	}
-	var buf [8]outcome // no allocation for up to 8 apps
-	outs := buf[:0]
-	sent := false
+	var buf [8]sent // no allocation for up to 8 apps
+	done := buf[:0]
 	for _, a := range s.apps {
 		g, out := a.forward(sig)
-		outs = append(outs, outcome{g, out})
-		sent = sent || out == sigSent
+		if out != sigSent {
+			a.forwarded(sig, g, out)
+			continue
+		}
+		done = append(done, sent{a, g})
 	}
-	if sent && len(s.signals) == 0 {
+	if len(done) > 0 && len(s.signals) == 0 {
 		yieldCPU()
 	}
-	for i, a := range s.apps {
-		a.forwarded(sig, outs[i].g, outs[i].out)
+	for _, d := range done {
+		d.a.forwarded(sig, d.g, sigSent)
 	}
 }
 
