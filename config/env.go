@@ -109,9 +109,16 @@ func UnknownEnv(environ []string) []string {
 		known[n] = true
 	}
 	var warnings []string
+	var links *serviceLinks
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(k, EnvPrefix) || known[k] || strings.HasPrefix(k, internalEnvPrefix) || serviceLink(kv) {
+		if !strings.HasPrefix(k, EnvPrefix) || known[k] || strings.HasPrefix(k, internalEnvPrefix) {
+			continue
+		}
+		if links == nil {
+			links = newServiceLinks()
+		}
+		if links.is(kv) {
 			continue
 		}
 		hint := "run entrypoint -h for the settings and their variables"
@@ -124,27 +131,34 @@ func UnknownEnv(environ []string) []string {
 	return warnings
 }
 
-// serviceLink reports whether kv is a Kubernetes service link variable:
-// its name has one of their shapes and its value the shape that name
-// gets, so a mistyped setting such as ENTRYPOINT_HEALTH_PORT=9090 is
-// still warned about.
+// serviceLinks holds the patterns of Kubernetes' service link variables:
+// the names it sets for every Service of a namespace (enableServiceLinks,
+// on by default): for a Service "entrypoint-web",
+// ENTRYPOINT_WEB_SERVICE_HOST=10.0.0.7, ENTRYPOINT_WEB_SERVICE_PORT[_NAME]=80,
+// ENTRYPOINT_WEB_PORT=tcp://10.0.0.7:80 and
+// ENTRYPOINT_WEB_PORT_80_TCP[_PROTO|_PORT|_ADDR] (submatch 1 of name says
+// which kind, and so which value to expect), and the value of ..._PORT and
+// ..._PORT_80_TCP (url).
 //
-// The patterns are compiled here, not in package variables: only an
-// unknown ENTRYPOINT_* variable gets this far, and a package-level regexp
+// They are compiled once per UnknownEnv call that meets an unknown
+// ENTRYPOINT_* variable, not in package variables: a package-level regexp
 // would cost every start of the binary its compilation (issue 13).
-func serviceLink(kv string) bool {
-	// The names Kubernetes sets for every Service of a namespace
-	// (enableServiceLinks, on by default): for a Service
-	// "entrypoint-web", ENTRYPOINT_WEB_SERVICE_HOST=10.0.0.7,
-	// ENTRYPOINT_WEB_SERVICE_PORT[_NAME]=80,
-	// ENTRYPOINT_WEB_PORT=tcp://10.0.0.7:80 and
-	// ENTRYPOINT_WEB_PORT_80_TCP[_PROTO|_PORT|_ADDR]. Submatch 1 says
-	// which kind, and so which value to expect.
-	serviceLinkName := regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`)
-	// The value of ..._PORT and ..._PORT_80_TCP.
-	serviceLinkURL := regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`)
+type serviceLinks struct{ name, url *regexp.Regexp }
+
+func newServiceLinks() *serviceLinks {
+	return &serviceLinks{
+		name: regexp.MustCompile(`^[A-Z0-9_]+?_(SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?|PORT|PORT_[0-9]+_(?:TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?)$`),
+		url:  regexp.MustCompile(`^(tcp|udp|sctp)://[0-9a-fA-F.:\[\]]+:[0-9]+$`),
+	}
+}
+
+// is reports whether kv is a Kubernetes service link variable: its name
+// has one of their shapes and its value the shape that name gets, so a
+// mistyped setting such as ENTRYPOINT_HEALTH_PORT=9090 is still warned
+// about.
+func (l *serviceLinks) is(kv string) bool {
 	k, v, _ := strings.Cut(kv, "=")
-	m := serviceLinkName.FindStringSubmatch(k)
+	m := l.name.FindStringSubmatch(k)
 	if m == nil {
 		return false
 	}
@@ -157,6 +171,6 @@ func serviceLink(kv string) bool {
 	case suffix == "_PROTO":
 		return v == "tcp" || v == "udp" || v == "sctp"
 	default: // PORT, PORT_80_TCP
-		return serviceLinkURL.MatchString(v)
+		return l.url.MatchString(v)
 	}
 }

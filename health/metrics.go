@@ -35,8 +35,8 @@ var _ status.Events = (*Metrics)(nil)
 // NewMetrics registers the init's metrics on reg: event counters fed
 // through the returned Metrics, gauges read from c.Status() at scrape
 // time, and entrypoint_zombies_reaped_total read from orphans (nil: not
-// exported). Call it once per registry: a second call's families clash
-// with the first's and are left out of the scrape, with an error.
+// exported). Call it once per registry: a second call's series of the
+// same labels are left out of the scrape, with an error.
 func NewMetrics(reg *promtext.Registry, c status.Controller, orphans func() uint64) *Metrics {
 	m := &Metrics{
 		reloads: promtext.NewCounterVec(namespace+"_reloads_total",
@@ -216,9 +216,9 @@ func RegisterDefault(reg *promtext.Registry, log *slog.Logger) {
 	reg.Register(&processCollector{
 		prefix: "process",
 		pid:    func() (int, bool) { return os.Getpid(), true },
-		read:   readProcess,
+		read:   procReader(),
 		onError: func(err error) {
-			log.Warn("process metrics of the init unavailable", "err", err)
+			log.Warn("process metrics of the init unavailable until /proc can be read", "err", err)
 		},
 	})
 }
@@ -240,6 +240,6 @@ func RegisterAppProcess(reg *promtext.Registry, c status.Controller, app string)
 			}
 			return 0, false
 		},
-		read: readProcess,
+		read: procReader(),
 	})
 }

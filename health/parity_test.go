@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/entrypoint/entrypoint/internal/promtext"
@@ -77,11 +78,24 @@ func TestRuntimeAndProcessMetricsMatchClientGolang(t *testing.T) {
 		{"go_sched_gomaxprocs_threads", 0},
 		{"go_info", 0},
 	} {
-		a, _ := value(fams[c.name], nil)
-		b, _ := value(refByName[c.name], nil)
+		a, okA := value(fams[c.name], nil)
+		b, okB := value(refByName[c.name], nil)
+		if !okA || !okB {
+			t.Errorf("%s: ours found %v, client_golang's found %v", c.name, okA, okB)
+			continue
+		}
 		if math.Abs(a-b) > c.tol {
 			t.Errorf("%s = %v, client_golang reads %v", c.name, a, b)
 		}
+	}
+	// promtool's linter, as `promtool check metrics` runs it, over the
+	// Go and process families too.
+	problems, err := testutil.GatherAndLint(textGatherer{ours})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range problems {
+		t.Errorf("lint: %s: %s", pr.Metric, pr.Text)
 	}
 	if v, _ := value(fams["process_open_fds"], nil); v < 3 {
 		t.Errorf("process_open_fds = %v, want at least stdin, stdout, stderr", v)
@@ -102,7 +116,7 @@ func labelNames(mf *dto.MetricFamily) string {
 }
 
 func TestGOGCAsTheRuntimeReadsIt(t *testing.T) {
-	for in, want := range map[string]float64{"": 100, "off": -1, "50": 50, "0": 0, "x": 100, "200": 200} {
+	for in, want := range map[string]float64{"": 100, "off": -1, "50": 50, "0": 0, "x": 100, "200": 200, "-5": -1, "+50": 100, "99999999999": 100} {
 		if got := gogcPercent(in); got != want {
 			t.Errorf("GOGC=%q: %v, want %v", in, got, want)
 		}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"math"
+	"sync/atomic"
 
 	"github.com/entrypoint/entrypoint/internal/promtext"
 )
@@ -18,7 +19,7 @@ type procSample struct {
 }
 
 // unlimited is how an unlimited rlimit reads, as client_golang reports it.
-var unlimited = float64(math.MaxUint64)
+const unlimited = float64(math.MaxUint64)
 
 // processCollector exports process_* (prefix "process") or
 // entrypoint_app_process_* (prefix "entrypoint_app_process", label app) of
@@ -29,10 +30,12 @@ type processCollector struct {
 	// pid returns the process to read; ok false skips the scrape (the app
 	// has no generation right now), which is not an error.
 	pid func() (pid int, ok bool)
-	// read reads one process; readProcess outside tests.
+	// read reads one process (procReader outside tests).
 	read func(pid int) (procSample, error)
-	// onError hears a process that could not be read at all.
+	// onError hears a process that could not be read at all, the first
+	// time in a row it happens (failed says whether the last scrape did).
 	onError func(error)
+	failed  atomic.Bool
 }
 
 func (p *processCollector) Collect(add func(promtext.Family)) {
@@ -42,11 +45,13 @@ func (p *processCollector) Collect(add func(promtext.Family)) {
 	}
 	s, err := p.read(pid)
 	if err != nil {
-		if p.onError != nil {
+		// Once per failure, not once per scrape.
+		if !p.failed.Swap(true) && p.onError != nil {
 			p.onError(err)
 		}
 		return
 	}
+	p.failed.Store(false)
 	one := func(suffix, help string, t promtext.Type, v float64) {
 		add(promtext.Family{Name: p.prefix + "_" + suffix, Help: help, Type: t,
 			Series: []promtext.Series{{Labels: p.labels, Value: v}}})

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/entrypoint/entrypoint/internal/procstat"
 )
@@ -16,17 +17,27 @@ import (
 // architecture Go supports on Linux.
 const userHZ = 100
 
+// procReader returns a reader of process metrics from /proc. The boot
+// time, which never changes, is read once: /proc/stat sums interrupt
+// counters over every CPU and is slow to produce on a large host.
+func procReader() func(pid int) (procSample, error) {
+	boot := sync.OnceValues(bootTime)
+	return func(pid int) (procSample, error) {
+		b, err := boot()
+		if err != nil {
+			return procSample{}, err
+		}
+		return readProcess(pid, b)
+	}
+}
+
 // readProcess reads the process metrics of pid from /proc. The stat line
-// and boot time are required; fds, limits and network counters are
-// reported when readable (another user's process hides its fd table).
-func readProcess(pid int) (procSample, error) {
+// is required; fds, limits and network counters are reported when
+// readable (another user's process hides its fd table).
+func readProcess(pid int, boot float64) (procSample, error) {
 	st, err := procstat.Read(pid)
 	if err != nil {
-		return procSample{}, err
-	}
-	boot, err := bootTime()
-	if err != nil {
-		return procSample{}, err
+		return procSample{}, fmt.Errorf("process metrics of %d: %w", pid, err)
 	}
 	s := procSample{
 		cpuSeconds: float64(st.UTime+st.STime) / userHZ,

@@ -4,8 +4,10 @@ package health
 
 import "errors"
 
-// readProcess has only a Linux implementation: the init serves metrics on
+// procReader has only a Linux implementation: the init serves metrics on
 // Linux only, and the package builds elsewhere for the CLI's sake.
-func readProcess(int) (procSample, error) {
-	return procSample{}, errors.New("health: process metrics need Linux /proc")
+func procReader() func(pid int) (procSample, error) {
+	return func(int) (procSample, error) {
+		return procSample{}, errors.New("health: process metrics need Linux /proc")
+	}
 }

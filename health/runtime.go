@@ -69,16 +69,24 @@ func (goCollector) Collect(add func(promtext.Family)) {
 	gauge("go_memstats_sys_bytes", "Total bytes of memory obtained from the OS.", float64(ms.Sys))
 }
 
-// gogcPercent reads GOGC as the runtime does at start (off: -1; unset or
-// not a number: 100). The init never calls debug.SetGCPercent, so the
-// variable is the setting; reading it here spares the binary
-// runtime/metrics, whose init costs every start-up half a millisecond.
+// gogcPercent reads GOGC as the runtime does at start (runtime.readGOGC:
+// "off" or a negative number: -1; unset or not a plain decimal: 100). The
+// init never calls debug.SetGCPercent, so the variable is the setting;
+// reading it here spares the binary runtime/metrics, whose init costs
+// every start-up half a millisecond.
 func gogcPercent(v string) float64 {
 	if v == "off" {
 		return -1
 	}
-	if n, err := strconv.Atoi(v); err == nil {
-		return float64(n)
+	if v == "" || v[0] == '+' {
+		return 100 // the runtime's parser takes no sign but '-'
 	}
-	return 100
+	n, err := strconv.ParseInt(v, 10, 32)
+	switch {
+	case err != nil:
+		return 100
+	case n < 0:
+		return -1
+	}
+	return float64(n)
 }

@@ -177,3 +177,22 @@ func TestConcurrentAddsAndScrapes(t *testing.T) {
 		}
 	}
 }
+
+func TestHistogramBoundsAndNaN(t *testing.T) {
+	r := NewRegistry()
+	h := NewHistogramVec("h", "", []float64{1, 2})
+	r.Register(h)
+	for _, v := range []float64{1, 1.5, 2, 3, math.NaN()} {
+		h.With().Observe(v)
+	}
+	got, err := write(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// le is inclusive; NaN counts in +Inf only.
+	for _, want := range []string{`h_bucket{le="1"} 1`, `h_bucket{le="2"} 3`, `h_bucket{le="+Inf"} 5`, "h_count 5", "h_sum NaN"} {
+		if !strings.Contains(got, want+"\n") {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}

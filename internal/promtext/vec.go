@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 )
 
 // CounterVec is a counter family with variable labels. Register it on a
@@ -67,7 +67,7 @@ func NewHistogramVec(name, help string, buckets []float64, labels ...string) *Hi
 	}
 	b := slices.Clone(buckets)
 	return &HistogramVec{vec[*histogramValue]{name: name, help: help, labels: labels, make: func() *histogramValue {
-		return &histogramValue{bounds: b, counts: make([]atomic.Uint64, len(b))}
+		return &histogramValue{bounds: b, counts: make([]uint64, len(b))}
 	}}}
 }
 
@@ -79,16 +79,18 @@ type histogramValue struct {
 	// mu keeps count, sum and buckets of one scrape consistent with
 	// each other; observations are rare (one per hot swap).
 	mu     sync.Mutex
-	counts []atomic.Uint64 // per bucket, not cumulative
+	counts []uint64 // per bucket, not cumulative
 	count  uint64
 	sum    float64
 }
 
+// Observe counts v in the first bucket whose bound is >= v (le is
+// inclusive); NaN falls in no bucket but +Inf, as client_golang counts it.
 func (h *histogramValue) Observe(v float64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if i, _ := slices.BinarySearch(h.bounds, v); i < len(h.bounds) {
-		h.counts[i].Add(1)
+	if i := sort.SearchFloat64s(h.bounds, v); i < len(h.bounds) {
+		h.counts[i]++
 	}
 	h.count++
 	h.sum += v
@@ -105,7 +107,7 @@ func (h *HistogramVec) Collect(add func(Family)) {
 		s := Series{Labels: l, Count: v.count, Sum: v.sum}
 		var cum uint64
 		for i, b := range v.bounds {
-			cum += v.counts[i].Load()
+			cum += v.counts[i]
 			s.Buckets = append(s.Buckets, Bucket{UpperBound: b, Count: cum})
 		}
 		v.mu.Unlock()
