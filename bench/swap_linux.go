@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,7 +22,10 @@ type server struct {
 	events *eventLog
 	cmd    *exec.Cmd // the init, start_server or (plain restart) the app
 	logf   string
-	pid    int // the app generation serving now
+	// initLog: logf is entrypoint's JSON log, which says when each
+	// generation's execve was done ("app started").
+	initLog bool
+	pid     int // the app generation serving now
 	// reload triggers one reload; managed servers return at once and the
 	// caller waits for the events, the plain restart does it all itself.
 	reload func(s *server) error
@@ -35,6 +39,9 @@ type reloadTiming struct {
 	appStartup time.Duration // new main() → READY
 	readyToOld time.Duration // new READY → old generation got its stop signal
 	overhead   time.Duration // trigger → old stopped, minus app start-up
+	// From entrypoint's log, when the server is entrypoint (0 otherwise):
+	exec       time.Duration // trigger → the new generation's execve of the app done
+	appRuntime time.Duration // that execve → the app's main(): its own runtime start
 }
 
 // cleanEnv is the bench's environment without anything that would hand
@@ -117,7 +124,39 @@ func (s *server) reloadOnce() (reloadTiming, error) {
 		readyToOld: time.Duration(stop.T - ready.T),
 	}
 	rt.overhead = at(stop.T) - rt.appStartup
+	if s.initLog {
+		if t, ok := execDone(s.logf, ready.Pid); ok {
+			rt.exec = t.Sub(t0)
+			rt.appRuntime = time.Unix(0, start.T).Sub(t)
+		}
+	}
 	return rt, nil
+}
+
+// execDone is when entrypoint's JSON log says it started the generation
+// with pid: its "app started" line comes once the app's execve succeeded
+// (the shim's exec-error pipe closed on exec), so this splits "trigger →
+// main()" into the init's part, exec shim included, and the app's own
+// runtime start, to the log's nanosecond.
+func execDone(logf string, pid int) (time.Time, bool) {
+	data, err := os.ReadFile(logf)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"app started"`) {
+			continue
+		}
+		var l struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+			Pid  int       `json:"pid"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "app started" && l.Pid == pid {
+			return l.Time, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // scenario is the outcome of one load run with reloads.
@@ -180,6 +219,7 @@ func (b *bench) swapSection(ctx context.Context) {
 	reqs := s.table("Server, reload", "Keep-alive", "Reloads", "Requests ok", "Refused", "Reset", "EOF", "Timeout", "Non-2xx", "Other",
 		"p50 / p99 in reload windows", "p50 / p99 outside", "Target", "Result")
 	times := s.table("Server, reload", "Keep-alive", "Reload done: median / max", "Trigger → new READY minus app start-up: median / p99",
+		"of which trigger → app's execve done (init and shim): median / p99", "of which the app's runtime start (execve → main()): median",
 		"New READY → old stopped: median", "App start-up: median")
 	var scs []scenario
 
@@ -189,13 +229,14 @@ func (b *bench) swapSection(ctx context.Context) {
 		s.note("entrypoint skipped: %v", b.t.entryErr)
 	} else {
 		addr := "127.0.0.1:" + strconv.Itoa(freePort())
-		srv, err := b.startServer("entrypoint SIGUSR1", []string{b.t.entrypoint, "--listen", addr,
+		srv, err := b.startServer("entrypoint SIGUSR1", []string{b.t.entrypoint, "--listen", addr, "--log-format", "json",
 			"--health-listen", "off", "--control-socket", b.controlSocket(), "--drain-timeout", "10s",
 			"--readiness", "notify", "--", b.t.app, "-events", "EVENTS", "-drain", "10s", "-lame-duck", "1s"}, nil)
 		if err != nil {
 			s.note("entrypoint: %v", err)
 		} else {
 			srv.addr, srv.reload, srv.stop = addr, signalReload(syscall.SIGUSR1), stopProcess
+			srv.initLog = true
 			fd0, err0 := openFDs(srv.cmd.Process.Pid)
 			scs = append(scs, b.underLoad(srv, true, b.swaps), b.underLoad(srv, false, b.swaps))
 			fd1, err1 := openFDs(srv.cmd.Process.Pid)
@@ -222,13 +263,14 @@ func (b *bench) swapSection(ctx context.Context) {
 		// kept-alive connections at once: a request already on the wire
 		// meets a closed connection.
 		addr = "127.0.0.1:" + strconv.Itoa(freePort())
-		srv, err = b.startServer("entrypoint SIGUSR1, app -lame-duck 0", []string{b.t.entrypoint, "--listen", addr,
+		srv, err = b.startServer("entrypoint SIGUSR1, app -lame-duck 0", []string{b.t.entrypoint, "--listen", addr, "--log-format", "json",
 			"--health-listen", "off", "--control-socket", b.controlSocket(), "--drain-timeout", "10s",
 			"--", b.t.app, "-events", "EVENTS", "-drain", "10s", "-lame-duck", "0"}, nil)
 		if err != nil {
 			s.note("entrypoint with -lame-duck: %v", err)
 		} else {
 			srv.addr, srv.reload, srv.stop = addr, signalReload(syscall.SIGUSR1), stopProcess
+			srv.initLog = true
 			scs = append(scs, b.underLoad(srv, true, b.swaps))
 			srv.stop(srv)
 			b.logProblems(s, srv)
@@ -305,24 +347,33 @@ func (b *bench) swapSection(ctx context.Context) {
 		if len(sc.timings) == 0 {
 			continue
 		}
-		var total, spawn, r2o, startup []time.Duration
+		var total, spawn, r2o, startup, execs, runtimes []time.Duration
 		for _, t := range sc.timings {
 			total = append(total, t.total)
 			spawn = append(spawn, t.spawn)
 			r2o = append(r2o, t.readyToOld)
 			startup = append(startup, t.appStartup)
+			if t.exec > 0 {
+				execs = append(execs, t.exec)
+				runtimes = append(runtimes, t.appRuntime)
+			}
+		}
+		execCell, runtimeCell := "—", "—"
+		if len(execs) > 0 {
+			execCell = dur(median(execs)) + " / " + dur(percentile(execs, 99))
+			runtimeCell = dur(median(runtimes))
 		}
 		r2oCell := dur(median(r2o))
 		if strings.HasPrefix(sc.name, "plain") || strings.Contains(sc.name, "SIGUSR2") {
 			r2oCell = "— (old stops first)"
 		}
 		times.row(sc.name, ka, dur(median(total))+" / "+dur(percentile(total, 100)),
-			dur(median(spawn))+" / "+dur(percentile(spawn, 99)), r2oCell, dur(median(startup)))
+			dur(median(spawn))+" / "+dur(percentile(spawn, 99)), execCell, runtimeCell, r2oCell, dur(median(startup)))
 	}
 	s.note("Load: %d clients on 127.0.0.1, each sending GET / back to back on its own connection, with no retries: every failed request is counted. A request is 'in a reload window' when it overlaps the time from the trigger to the new generation ready and the old one exited.", b.clients)
 	s.note("The app runs with -lame-duck 1s everywhere (after its stop signal it answers what still arrives on kept-alive connections with \"Connection: close\" before closing idle ones), except in the row marked -lame-duck 0, its default.")
 	s.note("'Idle-close races' are EOF/reset on a kept-alive connection before any byte of the response: the draining app closed the idle connection as the client sent its next request. net/http, browsers and most HTTP clients retry these by themselves; a strict client sees them. They are the app's drain, not the init's: compare the -lame-duck rows.")
-	s.note("'Trigger → new READY minus app start-up' is the time the reload machinery adds before the app's own main() runs; the app's own start-up (main() → READY=1) is reported beside it, from the app's -events timestamps.")
+	s.note("'Trigger → new READY minus app start-up' is the time from the trigger to the new generation's main(); the app's own start-up (main() → READY=1) is reported beside it, from the app's -events timestamps. For entrypoint it is split at the moment the app's execve was done, from entrypoint's JSON log ('app started' is logged once the exec succeeded): before it the init's part, the exec shim included; after it the app's own runtime start, which is not the init's.")
 }
 
 // logProblems notes the init's own warnings and errors from its log (the
@@ -334,7 +385,12 @@ func (b *bench) logProblems(s *section, srv *server) {
 	}
 	var bad []string
 	for line := range strings.SplitSeq(string(data), "\n") {
-		if (strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR")) && (strings.Contains(line, " app=") || !strings.Contains(line, " generation=")) {
+		// Text (key=value) or JSON (--log-format json) lines.
+		warn := strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") ||
+			strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`)
+		ours := strings.Contains(line, " app=") || strings.Contains(line, `"app":`) ||
+			!(strings.Contains(line, " generation=") || strings.Contains(line, `"generation":`))
+		if warn && ours {
 			bad = append(bad, line)
 		}
 	}
