@@ -1,0 +1,33 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// execDone finds the "app started" line of one pid in entrypoint's JSON
+// log, among the app's own text lines and other JSON lines.
+func TestExecDoneReadsTheInitsJSONLog(t *testing.T) {
+	logf := filepath.Join(t.TempDir(), "log")
+	log := `{"time":"2026-12-06T05:05:40.354666773Z","level":"INFO","msg":"app started","app":"app","generation":1,"pid":1635,"command":["/tmp/exapp"]}
+time=2026-12-06T05:05:40.4Z level=INFO msg="app started" generation=2 pid=1838
+{"time":"2026-12-06T05:05:41.000000001Z","level":"INFO","msg":"app ready","app":"app","generation":2,"pid":1838}
+{"time":"2026-12-06T05:05:41.726304829Z","level":"INFO","msg":"app started","app":"app","generation":2,"pid":1838,"command":["/tmp/exapp"]}
+`
+	if err := os.WriteFile(logf, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := execDone(logf, 1838)
+	want := time.Date(2026, 12, 6, 5, 5, 41, 726304829, time.UTC)
+	if !ok || !got.Equal(want) {
+		t.Errorf("execDone(1838) = %v, %v; want %v", got, ok, want)
+	}
+	if _, ok := execDone(logf, 99); ok {
+		t.Error("found a pid the log does not have")
+	}
+	if _, ok := execDone(filepath.Join(t.TempDir(), "none"), 1835); ok {
+		t.Error("found a pid in a log that does not exist")
+	}
+}
