@@ -29,11 +29,13 @@ crashers() {
 # with a bare "context deadline exceeded" when -fuzztime ends while a
 # worker is mid-call on a loaded machine (go.dev/issue/75804, fixed in
 # Go 1.27): no input is written and nothing reproduces. Only that exact
-# failure, with no new crasher on disk, is run once more; any other
-# failure, or the same one twice, fails.
+# failure, with no new crasher on disk, is run again, at most twice (on
+# this 2-core machine one target in a run hits it about every second CI
+# run, so a single retry still failed CI now and then); any other failure,
+# or the same one three times, fails.
 fuzz_one() {
   local pkg=$1 dir=$2 target=$3 before out rc
-  for attempt in 1 2; do
+  for attempt in 1 2 3; do
     before=$(crashers "$dir" "$target")
     out=$(mktemp)
     go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$minimize" "$pkg" 2>&1 | tee "$out"
@@ -42,9 +44,9 @@ fuzz_one() {
       rm -f "$out"
       return 0
     fi
-    if [ "$attempt" -eq 1 ] && [ "$(crashers "$dir" "$target")" -eq "$before" ] &&
+    if [ "$attempt" -lt 3 ] && [ "$(crashers "$dir" "$target")" -eq "$before" ] &&
       grep -q '^    context deadline exceeded$' "$out" && ! grep -q -e 'panic:' -e 'Failing input written' -e '_test.go:[0-9]*:' "$out"; then
-      echo "fuzz: $pkg $target: bare deadline at the end of -fuzztime and no crasher (go.dev/issue/75804); running it once more"
+      echo "fuzz: $pkg $target: bare deadline at the end of -fuzztime and no crasher (go.dev/issue/75804); running it again"
       rm -f "$out"
       continue
     fi
