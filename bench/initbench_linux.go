@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +98,7 @@ func (b *bench) initSection(ctx context.Context) {
 	}
 	tb := s.table("Measurement", "Init", "Value", "Target", "Result")
 	b.idle(ctx, s, tb, ins)
+	b.probedRSS(s, tb)
 	b.startup(ctx, s, tb, ins)
 	b.orphans(ctx, s, tb, ins)
 	b.signals(ctx, s, tb, ins)
@@ -166,6 +169,73 @@ func (b *bench) idle(ctx context.Context, s *section, tb *table, ins []initCmd) 
 		}
 		tb.row(fmt.Sprintf("CPU while idle over %s (utime+stime)", window), in.name, dur(cpu), target, pass)
 	}
+}
+
+// probedRSS is the init's RSS as a kubelet and a scraper leave it: 300
+// GET /readyz and 30 GET /metrics, then VmRSS, with the runtime's GC
+// defaults and with GOMEMLIMIT=8MiB. The idle row above measures an init
+// nothing has asked anything yet; this one shows the Go heap growing to
+// its first collection's goal.
+func (b *bench) probedRSS(s *section, tb *table) {
+	if b.t.entrypoint == "" {
+		return
+	}
+	for _, env := range []string{"", "GOMEMLIMIT=8MiB"} {
+		port := freePort()
+		cmd := command([]string{b.t.entrypoint, "--health-listen", "127.0.0.1:" + strconv.Itoa(port),
+			"--control-socket", b.controlSocket()}, "sleep", "1000")
+		if env != "" {
+			cmd.Env = append(os.Environ(), env)
+		}
+		name := "entrypoint"
+		if env != "" {
+			name += " (" + env + ")"
+		}
+		if err := cmd.Start(); err != nil {
+			tb.row("RSS after 300 probes and 30 scrapes", name, "error: "+err.Error(), "", "")
+			continue
+		}
+		r, err := probeAndMeasure(cmd.Process.Pid, port)
+		stopInit(cmd, 15*time.Second)
+		if err != nil {
+			tb.row("RSS after 300 probes and 30 scrapes", name, "error: "+err.Error(), "", "")
+			continue
+		}
+		tb.row("RSS after 300 GET /readyz and 30 GET /metrics (RssAnon, RssFile)", name,
+			fmt.Sprintf("%s (anon %s, file %s)", mib(r.total), mib(r.anon), mib(r.file)), "", "")
+	}
+	s.note("The RSS rows after probes run one init at a time with the health listener on; the heap grows until the Go runtime's first collection (a 4 MiB goal by default), which GOMEMLIMIT brings forward.")
+}
+
+func probeAndMeasure(pid, port int) (rss, error) {
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	c := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) error {
+		res, err := c.Get(base + path)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, res.Body)
+		return res.Body.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for get("/livez") != nil {
+		if time.Now().After(deadline) {
+			return rss{}, fmt.Errorf("health listener not up in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 300 {
+		if err := get("/readyz"); err != nil {
+			return rss{}, err
+		}
+		if i%10 == 0 {
+			if err := get("/metrics"); err != nil {
+				return rss{}, err
+			}
+		}
+	}
+	return rssParts(pid)
 }
 
 // startup times `INIT -- /bin/true`, alternating the inits run by run so
