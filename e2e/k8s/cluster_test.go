@@ -91,6 +91,34 @@ func (c *cluster) run(timeout time.Duration, name string, args ...string) (strin
 	return string(out), nil
 }
 
+// stdout runs a command for its standard output alone, the document a
+// caller parses: kubectl writes client-side noise to stderr (exec's
+// websocket "Unknown stream id ... discarding message", deprecation
+// warnings) that CombinedOutput would mix into the JSON. Stderr goes into
+// the error only.
+func (c *cluster) stdout(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w\n%s%s", filepath.Base(name), strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out), nil
+}
+
+// kJSON is c.k for a command whose output is parsed.
+func (c *cluster) kJSON(args ...string) string {
+	c.t.Helper()
+	out, err := c.stdout(2*time.Minute, c.kubectl, append([]string{"-n", namespace}, args...)...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return out
+}
+
 func (c *cluster) k(args ...string) (string, error) {
 	return c.run(2*time.Minute, c.kubectl, append([]string{"-n", namespace}, args...)...)
 }
@@ -163,7 +191,7 @@ func (p pod) ready() (bool, time.Time) {
 
 func (c *cluster) pods(rel string) []pod {
 	c.t.Helper()
-	out := c.mustK("get", "pods", "-l", "app.kubernetes.io/instance="+rel, "-o", "json")
+	out := c.kJSON("get", "pods", "-l", "app.kubernetes.io/instance="+rel, "-o", "json")
 	var list struct{ Items []pod }
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		c.t.Fatalf("parse pods: %v", err)
@@ -224,7 +252,7 @@ type result struct {
 }
 
 func (c *cluster) status(podName, bin string) (status, error) {
-	out, err := c.run(time.Minute, c.kubectl, "-n", namespace, "exec", podName, "-c", "app", "--", bin, "status", "--json")
+	out, err := c.stdout(time.Minute, c.kubectl, "-n", namespace, "exec", podName, "-c", "app", "--", bin, "status", "--json")
 	var st status
 	if err != nil {
 		return st, err
@@ -602,7 +630,7 @@ termination: {preStopDelay: 3s, drainTimeout: 15s}
 			mu.Unlock()
 		})
 		poll(100*time.Millisecond, func() {
-			out, err := c.run(10*time.Second, c.kubectl, "-n", namespace, "get", "endpointslices", "-l", "kubernetes.io/service-name="+fullname, "-o", "json")
+			out, err := c.stdout(10*time.Second, c.kubectl, "-n", namespace, "get", "endpointslices", "-l", "kubernetes.io/service-name="+fullname, "-o", "json")
 			if err != nil {
 				return
 			}

@@ -58,7 +58,7 @@ func TestClusterTwoContainers(t *testing.T) {
 		return c.run(time.Minute, c.kubectl, append([]string{"-n", namespace, "exec", podName, "-c", ctr, "--", "entrypoint"}, args...)...)
 	}
 	for _, ctr := range []string{"one", "two"} {
-		out, err := exec(ctr, "status", "--json")
+		out, err := c.stdout(time.Minute, c.kubectl, "-n", namespace, "exec", podName, "-c", ctr, "--", "entrypoint", "status", "--json")
 		if err != nil {
 			t.Fatalf("status in container %s: %v", ctr, err)
 		}
@@ -84,7 +84,7 @@ func TestClusterTwoContainers(t *testing.T) {
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		out := c.mustK("get", "pod", podName, "-o", "json")
+		out := c.kJSON("get", "pod", podName, "-o", "json")
 		var p pod
 		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatal(err)
