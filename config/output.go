@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"text/template"
@@ -23,11 +24,50 @@ func (c *Config) YAML() ([]byte, error) {
 	if out.ControlSocket == "" {
 		out.ControlSocket = Off
 	}
-	b, err := yaml.Marshal(&out)
+	j, err := json.Marshal(&out)
+	if err != nil {
+		return nil, fmt.Errorf("marshal config: %w", err)
+	}
+	// yaml.Marshal goes through JSON and parses that JSON as YAML, whose
+	// reader refuses DEL, the C1 controls and U+FFFE/U+FFFF even inside a
+	// quoted string, while encoding/json leaves them raw. A flag or env
+	// value may hold any of them; escaped, the YAML writer double-quotes
+	// and escapes them again, and Load reads the same string back.
+	b, err := yaml.JSONToYAML(escapeYAMLUnreadable(j))
 	if err != nil {
 		return nil, fmt.Errorf("marshal config: %w", err)
 	}
 	return b, nil
+}
+
+// escapeYAMLUnreadable rewrites every rune of JSON text that YAML 1.1's
+// reader does not accept as a \uXXXX escape. JSON's own syntax is ASCII,
+// so such runes only occur inside strings, where the escape means the same.
+func escapeYAMLUnreadable(j []byte) []byte {
+	var b strings.Builder
+	for _, r := range string(j) {
+		if yamlReadable(r) {
+			b.WriteRune(r)
+			continue
+		}
+		fmt.Fprintf(&b, `\u%04x`, r)
+	}
+	return []byte(b.String())
+}
+
+// yamlReadable is the YAML 1.1 printable set that go-yaml's reader checks.
+func yamlReadable(r rune) bool {
+	switch {
+	case r == 0x09, r == 0x0A, r == 0x0D:
+	case r >= 0x20 && r <= 0x7E:
+	case r == 0x85:
+	case r >= 0xA0 && r <= 0xD7FF:
+	case r >= 0xE000 && r <= 0xFFFD:
+	case r >= 0x10000 && r <= 0x10FFFF:
+	default:
+		return false
+	}
+	return true
 }
 
 // Usage is the -h text: every flag with its env twin and default.
