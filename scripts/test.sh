@@ -7,9 +7,10 @@
 # It installs what it needs on a fresh Debian machine: util-linux (unshare),
 # chromium, systemd (its systemd-notify drives one readiness test), the
 # servers the bind takeover is tested with (nginx, nodejs, python3; ss from
-# iproute2), the recipes' servers (haproxy, lighttpd, gunicorn, uwsgi with
-# its python3 plugin, python3-uvicorn), staticcheck and helm (the chart's
-# template tests; both through the Go module proxy).
+# iproute2), binutils (the native exec shim's assembler), the recipes'
+# servers (haproxy, lighttpd, gunicorn, uwsgi with its python3 plugin,
+# python3-uvicorn), staticcheck and helm (the chart's template tests; both
+# through the Go module proxy).
 #
 # A skipped test fails the run unless scripts/skip-allowlist.txt names it
 # with a reason (internal/skipcheck reads go test -json): a runner without
@@ -39,6 +40,9 @@ command -v uwsgi >/dev/null || need="$need uwsgi"
 command -v node >/dev/null || need="$need nodejs"
 command -v python3 >/dev/null || need="$need python3"
 command -v ss >/dev/null || need="$need iproute2"
+# GNU as and objcopy: internal/execshim's test assembles the native shim's
+# source and compares it with the bytes the binary carries.
+{ command -v as && command -v objcopy; } >/dev/null || need="$need binutils"
 if [ -n "$need" ] && [ "$(id -u)" = 0 ]; then
   echo "== apt-get install$need"
   export DEBIAN_FRONTEND=noninteractive
