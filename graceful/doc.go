@@ -35,13 +35,17 @@
 // inherited fd close-on-exec before it forks.
 //
 // LISTEN_PID must equal the app's pid, and Go cannot run code between fork
-// and exec. So with sockets, Spawn executes /proc/self/exe with
-// shim.Env set to the app's path; the init() of package
-// graceful/shim, which every binary that spawns with sockets imports, drops
-// shim.Env, sets LISTEN_PID=getpid() and execve()s the app with the argv it
-// was given, before the binary's heavier packages are initialised. Same
-// pid, nothing of the shim left.
-// Without sockets the app is executed directly.
+// and exec, so with sockets an exec shim runs first, sets LISTEN_PID to its
+// own pid and execve()s the app: same pid, nothing of the shim left. With
+// a Spec.Shim (the init sets one) that is the native shim of
+// internal/execshim, a few syscalls in a sealed memfd executed as
+// /proc/self/fd/N. Without one, where this machine has none, where the
+// kernel refuses to execute it (Spawn then falls back for good and says
+// why once), and for the bind takeover, it is the Go shim: Spawn executes
+// /proc/self/exe with shim.Env set to the app's path, and the init() of
+// package graceful/shim, which every binary that spawns with sockets
+// imports, does the same before the binary's heavier packages are
+// initialised. Without sockets the app is executed directly.
 //
 // # Readiness
 //

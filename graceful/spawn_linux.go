@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/graceful/shim"
+	"github.com/entrypoint/entrypoint/internal/execshim"
 )
 
 // handedVars are the variables Spawn owns: they are removed from every
@@ -54,6 +55,9 @@ type Spec struct {
 	// installs the bind() takeover filter and answers on it (DESIGN rule
 	// 12). It needs Sockets.
 	Takeover *os.File
+	// Shim, if set, may run the native exec shim instead of the Go one
+	// for a generation with sockets; nil means the Go shim.
+	Shim *ExecShim
 	// Foreground puts the new process group in the foreground of the
 	// terminal on Stdin (when stdin is a terminal and the init runs
 	// interactively).
@@ -65,6 +69,32 @@ type Spec struct {
 // callback, so the reaper owns the exit status. Safe for concurrent use;
 // the files in spec must stay open until it returns.
 func Spawn(spec Spec) (int, error) {
+	native := spec.Shim.image(spec)
+	pid, err := spawn(spec, native)
+	var nf *nativeForkErr
+	if errors.As(err, &nf) {
+		// The native shim could not be executed (a policy against memfd
+		// execution), or the fork failed for a reason of its own (a Dir
+		// that is gone): the Go shim tells which.
+		pid, goErr := spawn(spec, nil)
+		if goErr == nil {
+			spec.Shim.giveUp(nf.err)
+		}
+		return pid, goErr
+	}
+	return pid, err
+}
+
+// nativeForkErr is ForkExec failing on the native shim: nothing ran, so
+// the Go shim may try. A failure after the fork (the app's own execve,
+// reported through the exec-error pipe) is the app's, never retried.
+type nativeForkErr struct{ err error }
+
+func (e *nativeForkErr) Error() string { return e.err.Error() }
+func (e *nativeForkErr) Unwrap() error { return e.err }
+
+// spawn is Spawn with the native shim's image, or nil for the Go shim.
+func spawn(spec Spec, native *os.File) (int, error) {
 	if spec.Path == "" {
 		return 0, errors.New("start app: empty path")
 	}
@@ -81,20 +111,29 @@ func Spawn(spec Spec) (int, error) {
 		if err := checkExecutable(spec.Path, spec.Dir); err != nil {
 			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
 		}
-		// /proc/self/exe is this very binary even if the file was replaced
-		// or deleted since: the shim always matches the init.
-		exe = "/proc/self/exe"
-		env = append(env, shim.Env+"="+spec.Path)
-		pipe, err := newExecErrPipe(3 + spec.Sockets.Len())
+		// After the sockets: the exec error pipe, then the takeover
+		// channel (Go shim) or the native shim's own image.
+		errFd := 3 + spec.Sockets.Len()
+		pipe, err := newExecErrPipe(errFd)
 		if err != nil {
 			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
 		}
 		defer pipe.close()
 		execErr = pipe
-		env = append(env, pipe.env())
-		if spec.Takeover != nil {
-			// After the sockets and the exec error pipe.
-			env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(4+spec.Sockets.Len()))
+		if native != nil {
+			// internal/execshim's contract: argv [errfd, path, argv...],
+			// the pid slot first in envp, the image at errfd+1.
+			exe = "/proc/self/fd/" + strconv.Itoa(errFd+1)
+			argv = append([]string{strconv.Itoa(errFd), spec.Path}, argv...)
+			env = append([]string{execshim.PIDSlot}, env...)
+		} else {
+			// /proc/self/exe is this very binary even if the file was
+			// replaced or deleted since: the shim always matches the init.
+			exe = "/proc/self/exe"
+			env = append(env, shim.Env+"="+spec.Path, pipe.env())
+			if spec.Takeover != nil {
+				env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(errFd+1))
+			}
 		}
 	}
 
@@ -146,6 +185,14 @@ func Spawn(spec Spec) (int, error) {
 		keep = append(keep, spec.Takeover)
 		files = append(files, fd)
 	}
+	if native != nil && execErr != nil {
+		fd, err := rawFd(native)
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: exec shim: %w", spec.Path, err)
+		}
+		keep = append(keep, native)
+		files = append(files, fd)
+	}
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	if spec.Foreground {
 		// Ctty is a descriptor of the parent when Foreground is set
@@ -156,7 +203,11 @@ func Spawn(spec Spec) (int, error) {
 	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys})
 	runtime.KeepAlive(keep)
 	if err != nil {
-		return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
+		err = fmt.Errorf("start app %q: %w", spec.Path, err)
+		if native != nil {
+			err = &nativeForkErr{err}
+		}
+		return 0, err
 	}
 	if execErr != nil {
 		if err := execErr.wait(spec.Path); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -40,7 +41,24 @@ func runReport(t *testing.T, spec graceful.Spec) (*started, report) {
 	return g, rep
 }
 
+// eachShim runs f once with the Go shim and once with the native one, and
+// checks that the native one was used and never given up.
+func eachShim(t *testing.T, f func(t *testing.T, sh *graceful.ExecShim)) {
+	t.Run("go-shim", func(t *testing.T) { f(t, nil) })
+	t.Run("native-shim", func(t *testing.T) {
+		sh := &graceful.ExecShim{OnFallback: func(err error) { t.Errorf("native shim given up: %v", err) }}
+		f(t, sh)
+		if !sh.Native() {
+			t.Errorf("the native shim did not run")
+		}
+	})
+}
+
 func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {
+	eachShim(t, testSpawnHandsSockets)
+}
+
+func testSpawnHandsSockets(t *testing.T, sh *graceful.ExecShim) {
 	path := tempSock(t, "app.sock")
 	s := bind(t,
 		config.Listener{Name: "web", Address: "127.0.0.1:0"},
@@ -59,7 +77,7 @@ func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {
 	env := helperEnv("report", "LISTEN_PID=1", "LISTEN_FDS=9", "NOTIFY_SOCKET=/stale", "WATCHDOG_USEC=5", "KEEP=me")
 	argv := []string{"my-app", "--flag", "two words"}
 	g, rep := runReport(t, graceful.Spec{
-		Path: helperPath(t), Argv: argv, Env: env, Sockets: s, Generation: 7,
+		Path: helperPath(t), Argv: argv, Env: env, Sockets: s, Generation: 7, Shim: sh,
 	})
 
 	if rep.Pid != g.pid || rep.Pgid != g.pid {
@@ -134,13 +152,17 @@ func TestSpawnWithoutSocketsSetsNoListenVars(t *testing.T) {
 // An app that only knows go-systemd's activation package serves on the
 // sockets the init holds.
 func TestGoSystemdActivationAppServes(t *testing.T) {
+	eachShim(t, testGoSystemdActivationAppServes)
+}
+
+func testGoSystemdActivationAppServes(t *testing.T, sh *graceful.ExecShim) {
 	path := tempSock(t, "api.sock")
 	s := bind(t,
 		config.Listener{Name: "web", Address: "127.0.0.1:0"},
 		config.Listener{Name: "api", Address: "unix:" + path},
 	)
 	g := spawn(t, graceful.Spec{
-		Path: helperPath(t), Env: helperEnv("activation"), Sockets: s, Generation: 1, Stderr: os.Stderr,
+		Path: helperPath(t), Env: helperEnv("activation"), Sockets: s, Generation: 1, Stderr: os.Stderr, Shim: sh,
 	})
 	// No readiness poll needed: the connection waits in the backlog until
 	// the app accepts.
@@ -175,6 +197,54 @@ func TestSpawnMissingApp(t *testing.T) {
 		if !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("sockets=%v: Spawn of a missing app: %v, want ErrNotExist", sockets != nil, err)
 		}
+	}
+}
+
+// An app that passes the checks but cannot be executed (not a program,
+// no #! line) fails Spawn with the kernel's errno, through either shim;
+// that is the app's fault, so the native shim is not given up for it.
+func TestSpawnReportsTheAppsExecErrno(t *testing.T) {
+	eachShim(t, func(t *testing.T, sh *graceful.ExecShim) {
+		s := bind(t, config.Listener{Address: "127.0.0.1:0"})
+		garbage := t.TempDir() + "/garbage"
+		if err := os.WriteFile(garbage, []byte("\x00\x01not a program"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := testReaper.Start(func() (int, error) {
+			return graceful.Spawn(graceful.Spec{Path: garbage, Sockets: s, Shim: sh})
+		})
+		if !errors.Is(err, syscall.ENOEXEC) || !strings.Contains(err.Error(), garbage) {
+			t.Errorf("Spawn of a file that is no program: %v, want ENOEXEC naming it", err)
+		}
+		if sh != nil {
+			// The native shim ran the failed start: it is still in use.
+			s2 := bind(t, config.Listener{Address: "127.0.0.1:0"})
+			spawn(t, graceful.Spec{Path: helperPath(t), Env: helperEnv("sleep"), Sockets: s2, Shim: sh})
+		}
+	})
+}
+
+// Where the native shim cannot be executed (a kernel or security policy
+// that refuses memfd execution), the generation starts through the Go
+// shim, and the init hears why once.
+func TestNativeShimFallsBackToTheGoShim(t *testing.T) {
+	var heard []error
+	sh := graceful.ExecShimWithImage(t, func(err error) { heard = append(heard, err) })
+	for i := range 2 {
+		s := bind(t, config.Listener{Name: "web", Address: "127.0.0.1:0"})
+		g, rep := runReport(t, graceful.Spec{Path: helperPath(t), Env: helperEnv("report"), Sockets: s, Generation: i + 1, Shim: sh})
+		if rep.Pid != g.pid || rep.Env["LISTEN_PID"] != fmt.Sprint(g.pid) || rep.Env["LISTEN_FDNAMES"] != "web" {
+			t.Errorf("start %d: pid %d LISTEN_PID %q LISTEN_FDNAMES %q, Spawn returned %d", i+1, rep.Pid, rep.Env["LISTEN_PID"], rep.Env["LISTEN_FDNAMES"], g.pid)
+		}
+		if !slices.Equal(rep.Inherited, []int{0, 1, 2, 3}) {
+			t.Errorf("start %d: fds reaching the app = %v, want [0 1 2 3]", i+1, rep.Inherited)
+		}
+	}
+	if len(heard) != 1 || !errors.Is(heard[0], syscall.EACCES) {
+		t.Errorf("OnFallback heard %v, want one EACCES", heard)
+	}
+	if sh.Native() {
+		t.Errorf("Native() after the fallback, want false")
 	}
 }
 

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"log/slog"
 	"syscall"
 
 	"github.com/entrypoint/entrypoint/graceful"
@@ -44,9 +45,15 @@ type procs struct {
 }
 
 // realProcs is the procs of a running init.
-func realProcs(r *reaper.Reaper) procs {
+func realProcs(r *reaper.Reaper, log *slog.Logger) procs {
+	// One exec shim choice for the whole init: the native shim's memfd is
+	// made once, and given up once for every app.
+	shim := &graceful.ExecShim{OnFallback: func(err error) {
+		log.Info("native exec shim unusable, apps with sockets start through the Go shim (about 10 ms more per start)", "err", err)
+	}}
 	return procs{
 		start: func(spec graceful.Spec) (int, <-chan reaper.Exit, error) {
+			spec.Shim = shim
 			return r.Start(func() (int, error) { return graceful.Spawn(spec) })
 		},
 		lookPath:    lookPath,

@@ -76,7 +76,11 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.Config == nil || opts.Reaper == nil {
 		return nil, errors.New("supervisor: Config and Reaper are required")
 	}
-	return newSupervisor(opts, realProcs(opts.Reaper))
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return newSupervisor(opts, realProcs(opts.Reaper, log))
 }
 
 // newSupervisor is New with the process operations given: unit tests pass

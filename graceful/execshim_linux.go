@@ -1,0 +1,73 @@
+package graceful
+
+import (
+	"os"
+	"sync"
+
+	"github.com/entrypoint/entrypoint/internal/execshim"
+)
+
+// ExecShim chooses what runs between fork and the app's execve when a
+// generation gets sockets: the native shim of internal/execshim (a few
+// syscalls) where this machine has one and the kernel runs it, else the Go
+// shim (this binary again: a Go runtime start, about 10 ms idle). Make one
+// per init and set it in every Spec. Safe for concurrent use.
+//
+// The native shim cannot install the bind takeover's filter, so a Spec with
+// Takeover always gets the Go shim.
+type ExecShim struct {
+	// OnFallback, if set, hears once why the native shim is not used.
+	OnFallback func(error)
+
+	mu     sync.Mutex
+	opened bool
+	img    *os.File // nil once given up, or where there is none
+}
+
+// image returns the native shim's memfd for spec, or nil for the Go shim.
+// The memfd is made at the first generation with sockets, not at start-up.
+func (s *ExecShim) image(spec Spec) *os.File {
+	if s == nil || spec.Sockets.Len() == 0 || spec.Takeover != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.opened {
+		s.opened = true
+		img, err := execshim.Open()
+		if err != nil {
+			s.report(err)
+			return nil
+		}
+		s.img = img
+	}
+	return s.img
+}
+
+// giveUp stops using the native shim: executing it failed where the Go
+// shim succeeded.
+func (s *ExecShim) giveUp(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.img == nil {
+		return
+	}
+	// A Spawn running beside this one may still hand the memfd to its
+	// child: leave it open; it is one descriptor, close-on-exec.
+	s.img = nil
+	s.report(err)
+}
+
+// Native says whether the native shim runs the generations with sockets:
+// false before the first of them, and from the moment it was given up.
+func (s *ExecShim) Native() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.img != nil
+}
+
+func (s *ExecShim) report(err error) {
+	if s.OnFallback != nil {
+		s.OnFallback(err)
+	}
+}
