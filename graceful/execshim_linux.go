@@ -12,9 +12,6 @@ import (
 // syscalls) where this machine has one and the kernel runs it, else the Go
 // shim (this binary again: a Go runtime start, about 10 ms idle). Make one
 // per init and set it in every Spec. Safe for concurrent use.
-//
-// The native shim cannot install the bind takeover's filter, so a Spec with
-// Takeover always gets the Go shim.
 type ExecShim struct {
 	// OnFallback, if set, hears once why the native shim is not used.
 	OnFallback func(error)
@@ -27,7 +24,7 @@ type ExecShim struct {
 // image returns the native shim's memfd for spec, or nil for the Go shim.
 // The memfd is made at the first generation with sockets, not at start-up.
 func (s *ExecShim) image(spec Spec) *os.File {
-	if s == nil || spec.Sockets.Len() == 0 || spec.Takeover != nil {
+	if s == nil || spec.Sockets.Len() == 0 {
 		return nil
 	}
 	s.mu.Lock()

@@ -63,6 +63,16 @@ func runRole(role string) int {
 	switch role {
 	case "report":
 		return roleReport()
+	case "bind-report":
+		// Binds $BIND_PORT on 127.0.0.1 as a server that binds its own
+		// port would, then reports.
+		port, _ := strconv.Atoi(os.Getenv("BIND_PORT"))
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err == nil {
+			err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+		}
+		acc, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+		return roleReport(map[string]string{"bind": fmt.Sprint(err), "listening": strconv.Itoa(acc)})
 	case "activation":
 		return roleActivation()
 	case "notify":
@@ -180,7 +190,7 @@ func sleepForever() {
 	}
 }
 
-func roleReport() int {
+func roleReport(extra ...map[string]string) int {
 	r := report{
 		Pid:       os.Getpid(),
 		Pgid:      unix.Getpgrp(),
@@ -214,6 +224,9 @@ func roleReport() int {
 		r.Blocking[fd] = fl&unix.O_NONBLOCK == 0
 	}
 	sort.Ints(r.Inherited)
+	if len(extra) > 0 {
+		r.Extra = extra[0]
+	}
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 		return 1
 	}

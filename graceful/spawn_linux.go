@@ -111,9 +111,13 @@ func spawn(spec Spec, native *os.File) (int, error) {
 		if err := checkExecutable(spec.Path, spec.Dir); err != nil {
 			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
 		}
-		// After the sockets: the exec error pipe, then the takeover
-		// channel (Go shim) or the native shim's own image.
+		// After the sockets: the exec error pipe, then the native shim's
+		// own image, then the takeover channel.
 		errFd := 3 + spec.Sockets.Len()
+		takeoverFd := errFd + 1
+		if native != nil {
+			takeoverFd++
+		}
 		pipe, err := newExecErrPipe(errFd)
 		if err != nil {
 			return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
@@ -121,10 +125,15 @@ func spawn(spec Spec, native *os.File) (int, error) {
 		defer pipe.close()
 		execErr = pipe
 		if native != nil {
-			// internal/execshim's contract: argv [errfd, path, argv...],
-			// the pid slot first in envp, the image at errfd+1.
+			// internal/execshim's contract: argv ["errfd[:takeoverfd]",
+			// path, argv...], the pid slot first in envp, the image at
+			// errfd+1.
+			shimArg := strconv.Itoa(errFd)
+			if spec.Takeover != nil {
+				shimArg += ":" + strconv.Itoa(takeoverFd)
+			}
 			exe = "/proc/self/fd/" + strconv.Itoa(errFd+1)
-			argv = append([]string{strconv.Itoa(errFd), spec.Path}, argv...)
+			argv = append([]string{shimArg, spec.Path}, argv...)
 			env = append([]string{execshim.PIDSlot}, env...)
 		} else {
 			// /proc/self/exe is this very binary even if the file was
@@ -132,7 +141,7 @@ func spawn(spec Spec, native *os.File) (int, error) {
 			exe = "/proc/self/exe"
 			env = append(env, shim.Env+"="+spec.Path, pipe.env())
 			if spec.Takeover != nil {
-				env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(errFd+1))
+				env = append(env, shim.TakeoverEnv+"="+strconv.Itoa(takeoverFd))
 			}
 		}
 	}
@@ -177,20 +186,20 @@ func spawn(spec Spec, native *os.File) (int, error) {
 		keep = append(keep, execErr.w)
 		files = append(files, fd)
 	}
-	if spec.Takeover != nil && execErr != nil {
-		fd, err := rawFd(spec.Takeover)
-		if err != nil {
-			return 0, fmt.Errorf("start app %q: takeover channel: %w", spec.Path, err)
-		}
-		keep = append(keep, spec.Takeover)
-		files = append(files, fd)
-	}
 	if native != nil && execErr != nil {
 		fd, err := rawFd(native)
 		if err != nil {
 			return 0, fmt.Errorf("start app %q: exec shim: %w", spec.Path, err)
 		}
 		keep = append(keep, native)
+		files = append(files, fd)
+	}
+	if spec.Takeover != nil && execErr != nil {
+		fd, err := rawFd(spec.Takeover)
+		if err != nil {
+			return 0, fmt.Errorf("start app %q: takeover channel: %w", spec.Path, err)
+		}
+		keep = append(keep, spec.Takeover)
 		files = append(files, fd)
 	}
 	sys := &syscall.SysProcAttr{Setpgid: true}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/entrypoint/entrypoint/config"
 	"github.com/entrypoint/entrypoint/graceful"
 	"github.com/entrypoint/entrypoint/graceful/shim"
+	"github.com/entrypoint/entrypoint/takeover"
 )
 
 // runReport starts the "report" role with spec and decodes what it saw.
@@ -52,6 +55,56 @@ func eachShim(t *testing.T, f func(t *testing.T, sh *graceful.ExecShim)) {
 			t.Errorf("the native shim did not run")
 		}
 	})
+}
+
+// Under the bind takeover the shim installs the filter and answers on the
+// channel: the app's own bind() of the owned address gets the owned
+// listener, and neither the channel nor the exec shim's fds reach it.
+func TestSpawnTakesOverTheAppsBind(t *testing.T) {
+	eachShim(t, testSpawnTakesOverTheAppsBind)
+}
+
+func testSpawnTakesOverTheAppsBind(t *testing.T, sh *graceful.ExecShim) {
+	s := bind(t, config.Listener{Name: "web", Address: "127.0.0.1:0"})
+	addr := s.Addrs()[0]
+	ch, err := takeover.NewChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w := pipe(t)
+	g := spawn(t, graceful.Spec{
+		Path: helperPath(t), Env: helperEnv("bind-report", "BIND_PORT="+port(t, addr)),
+		Sockets: s, Takeover: ch.Child(), Shim: sh, Stdout: w, Stderr: os.Stderr,
+	})
+	w.Close()
+	nfd, err := ch.Receive(10 * time.Second)
+	if err != nil {
+		t.Fatalf("the shim's answer: %v", err)
+	}
+	sess, err := takeover.Serve(nfd, takeover.Options{
+		Listeners: []takeover.Listener{{Addr: addr, File: s.Files()[0]}},
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var rep report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		t.Fatalf("decode report: %v", err)
+	}
+	if e := g.wait(t); e.Code() != 0 {
+		t.Fatalf("bind-report role: %v", e)
+	}
+	if rep.Extra["bind"] != "<nil>" || rep.Extra["listening"] != "1" {
+		t.Errorf("the app's bind of %s: %q, listening %q; want the owned listener", addr, rep.Extra["bind"], rep.Extra["listening"])
+	}
+	if rep.Env["LISTEN_PID"] != strconv.Itoa(g.pid) {
+		t.Errorf("LISTEN_PID %q, want %d", rep.Env["LISTEN_PID"], g.pid)
+	}
+	if !slices.Equal(rep.Inherited, []int{0, 1, 2, 3}) {
+		t.Errorf("fds reaching the app = %v, want 0-2 and the one socket", rep.Inherited)
+	}
 }
 
 func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {

@@ -10,22 +10,30 @@
 //
 // The contract, which the init and the code below must agree on:
 //
-//	argv: [errfd, path, app argv[0], app argv[1], ...]
+//	argv: [errfd or "errfd:takeoverfd", path, app argv[0], app argv[1], ...]
 //	envp: ["LISTEN_PID=" + ten spare bytes, the app's environment...]
 //	fds:  errfd is the write end of the exec-error pipe, errfd+1 is
-//	      this image; both are closed by the time the app runs
+//	      this image, takeoverfd the shim's end of a takeover.Channel;
+//	      all are closed by the time the app runs
 //
-// The shim marks errfd close-on-exec, closes errfd+1, writes its pid over
-// the spare bytes (NUL-terminated) and execve()s path with the rest. When
-// execve fails it writes the errno in decimal to errfd and exits 127 for
-// ENOENT and ENOTDIR, 126 for any other (tini's codes, and the Go shim's).
+// The shim marks errfd close-on-exec and closes errfd+1. With a takeover
+// fd it then does what the Go shim's trap does (DESIGN rule 12):
+// PR_SET_NO_NEW_PRIVS, the seccomp filter that traps bind, listen and
+// shutdown with SECCOMP_FILTER_FLAG_NEW_LISTENER, and one SEQPACKET
+// message on the takeover fd: "K" carrying the notification fd, or
+// "E<errno> <the call that failed>"; the exec goes on either way. Then it
+// writes its pid over the spare bytes (NUL-terminated) and execve()s path
+// with the rest. When execve fails it writes the errno in decimal to errfd
+// and exits 127 for ENOENT and ENOTDIR, 126 for any other (tini's codes,
+// and the Go shim's).
 //
-// The source is testdata/shim_<arch>.s; the tests assemble it and compare.
-// An architecture without one gets no image, and the Go shim runs there.
+// The source is testdata/shim_<arch>.s and code_<arch>.go is generated
+// from it by testdata/gen.sh; the tests assemble it and compare. An
+// architecture without one gets no image, and the Go shim runs there.
 //
 // It must never do more than that contract: no parsing of the app's
-// environment, no allocation, no signal handling. What needs more (the bind
-// takeover's seccomp filter) stays in the Go shim.
+// environment, no allocation, no signal handling. The takeover's start-up
+// probe, which runs once, stays in the Go shim.
 package execshim
 
 import "encoding/binary"

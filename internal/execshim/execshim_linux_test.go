@@ -6,8 +6,11 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,10 +21,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/entrypoint/entrypoint/internal/execshim"
+	"github.com/entrypoint/entrypoint/takeover"
 )
 
 const roleEnv = "EXECSHIM_TEST_ROLE"
@@ -33,11 +38,25 @@ type report struct {
 	Argv      []string
 	Env       []string
 	Fds       []int // without FD_CLOEXEC: what exec handed over
+	// With the role "bind": the app's bind() of $BIND_PORT on 127.0.0.1
+	// (owned by the test), whether that socket came back listening
+	// (the owned one, not the app's own), and a bind the init does not own.
+	BindErr, OtherErr string
+	Listening         bool
+	// With the role "nest": the answer of a shim started under this one.
+	Refusal string
 }
 
 func TestMain(m *testing.M) {
-	if os.Getenv(roleEnv) == "report" {
+	switch os.Getenv(roleEnv) {
+	case "report", "bind", "nest":
 		var r report
+		switch os.Getenv(roleEnv) {
+		case "bind":
+			r.BindErr, r.Listening, r.OtherErr = bindTwice()
+		case "nest":
+			r.Refusal = nest()
+		}
 		r.Pid, r.ListenPID, r.Argv, r.Env = os.Getpid(), os.Getenv("LISTEN_PID"), os.Args, os.Environ()
 		ents, _ := os.ReadDir("/proc/self/fd")
 		for _, e := range ents {
@@ -55,10 +74,67 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// run executes the shim the way graceful.Spawn does: errfd 3, the image
-// at 4, and returns what the app printed, what the pipe said and how the
-// process ended.
-func run(t *testing.T, argv, env []string) (out []byte, pipeSaid string, pid int, ws syscall.WaitStatus) {
+func bindTwice() (bindErr string, listening bool, otherErr string) {
+	port, _ := strconv.Atoi(os.Getenv("BIND_PORT"))
+	loopback := [4]byte{127, 0, 0, 1}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: loopback})
+	}
+	if err != nil {
+		bindErr = err.Error()
+	}
+	acc, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	other, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Bind(other, &unix.SockaddrInet4{Addr: loopback})
+	}
+	if err != nil {
+		otherErr = err.Error()
+	}
+	return bindErr, acc == 1, otherErr
+}
+
+// nest starts a native shim with a takeover channel under the filter of
+// the shim that started this process: the kernel allows one listener per
+// process tree, so it must refuse, and the shim must say so and go on.
+func nest() string {
+	img, err := execshim.Open()
+	if err != nil {
+		return "Open: " + err.Error()
+	}
+	ch, err := takeover.NewChannel()
+	if err != nil {
+		return err.Error()
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err.Error()
+	}
+	pid, err := syscall.ForkExec("/proc/self/fd/4", []string{"3:5", "/bin/true", "true"}, &syscall.ProcAttr{
+		Env: []string{execshim.PIDSlot}, Files: []uintptr{null.Fd(), null.Fd(), 2, null.Fd(), img.Fd(), ch.Child().Fd()},
+	})
+	if err != nil {
+		return "ForkExec: " + err.Error()
+	}
+	_, err = ch.Receive(10 * time.Second)
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
+	if err == nil {
+		err = errors.New("the nested shim got a listener")
+	}
+	return fmt.Sprintf("%v; exit %d", err, ws.ExitStatus())
+}
+
+// shimRun is one shim started by start.
+type shimRun struct {
+	pid        int
+	outR, errR *os.File
+}
+
+// start executes the shim the way graceful.Spawn does: errfd 3, the image
+// at 4, and extra (a takeover channel's end) from 5 on.
+func start(t *testing.T, argv, env []string, extra ...*os.File) *shimRun {
 	t.Helper()
 	img, err := execshim.Open()
 	if err != nil {
@@ -69,32 +145,48 @@ func run(t *testing.T, argv, env []string) (out []byte, pipeSaid string, pid int
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer outR.Close()
+	t.Cleanup(func() { outR.Close() })
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer errR.Close()
+	t.Cleanup(func() { errR.Close() })
 	// As graceful.Spawn does: what the test process inherited (from go
 	// test, from a shell) must not count as the shim's leak.
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	pid, err = syscall.ForkExec("/proc/self/fd/4", argv, &syscall.ProcAttr{
-		Env:   env,
-		Files: []uintptr{0, outW.Fd(), 2, errW.Fd(), img.Fd()},
-	})
+	files := []uintptr{0, outW.Fd(), 2, errW.Fd(), img.Fd()}
+	for _, f := range extra {
+		files = append(files, f.Fd())
+	}
+	pid, err := syscall.ForkExec("/proc/self/fd/4", argv, &syscall.ProcAttr{Env: env, Files: files})
 	outW.Close()
 	errW.Close()
 	if err != nil {
 		t.Fatalf("ForkExec of the shim: %v", err)
 	}
-	out, _ = io.ReadAll(outR)
-	said, _ := io.ReadAll(errR)
-	if _, err := syscall.Wait4(pid, &ws, 0, nil); err != nil {
+	return &shimRun{pid: pid, outR: outR, errR: errR}
+}
+
+// wait returns what the app printed, what the pipe said and how the
+// process ended.
+func (r *shimRun) wait(t *testing.T) (out []byte, pipeSaid string, ws syscall.WaitStatus) {
+	t.Helper()
+	out, _ = io.ReadAll(r.outR)
+	said, _ := io.ReadAll(r.errR)
+	if _, err := syscall.Wait4(r.pid, &ws, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	return out, string(said), pid, ws
+	return out, string(said), ws
+}
+
+// run starts the shim and waits for it.
+func run(t *testing.T, argv, env []string) (out []byte, pipeSaid string, pid int, ws syscall.WaitStatus) {
+	t.Helper()
+	r := start(t, argv, env)
+	out, pipeSaid, ws = r.wait(t)
+	return out, pipeSaid, r.pid, ws
 }
 
 func self(t *testing.T) string {
@@ -130,6 +222,84 @@ func TestShimSetsItsPidAndBecomesTheApp(t *testing.T) {
 	// The exec-error pipe and the image itself must not reach the app.
 	if !reflect.DeepEqual(r.Fds, []int{0, 1, 2}) {
 		t.Errorf("fds reaching the app = %v, want [0 1 2]", r.Fds)
+	}
+}
+
+// With a takeover fd the shim installs the filter and hands its
+// notification fd over: the app's bind() of an owned address gets the
+// owned listener, any other bind runs as asked, and neither the channel
+// nor the notification fd reaches the app.
+func TestShimTakesOverTheAppsBind(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	owned, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owned.Close()
+	ch, err := takeover.NewChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	r := start(t, []string{"3:5", self(t), "app"}, []string{execshim.PIDSlot, roleEnv + "=bind", "BIND_PORT=" + port}, ch.Child())
+	nfd, err := ch.Receive(10 * time.Second)
+	if err != nil {
+		r.wait(t)
+		t.Fatalf("the shim's answer: %v", err)
+	}
+	sess, err := takeover.Serve(nfd, takeover.Options{
+		Listeners: []takeover.Listener{{Addr: ln.Addr().String(), File: owned}},
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	out, said, ws := r.wait(t)
+	var rep report
+	if err := json.Unmarshal(out, &rep); err != nil || ws.ExitStatus() != 0 || said != "" {
+		t.Fatalf("exit %v, pipe said %q, output %q (%v)", ws, said, out, err)
+	}
+	if rep.BindErr != "" || !rep.Listening {
+		t.Errorf("bind of the owned 127.0.0.1:%s: err %q, listening %v; want the owned listener", port, rep.BindErr, rep.Listening)
+	}
+	if rep.OtherErr != "" {
+		t.Errorf("bind of 127.0.0.1:0, not owned: %s; want it to run as asked", rep.OtherErr)
+	}
+	if rep.ListenPID != strconv.Itoa(r.pid) {
+		t.Errorf("LISTEN_PID %q, want %d", rep.ListenPID, r.pid)
+	}
+	if !reflect.DeepEqual(rep.Fds, []int{0, 1, 2}) {
+		t.Errorf("fds reaching the app = %v, want [0 1 2]", rep.Fds)
+	}
+}
+
+// Where the filter cannot be installed, the shim says which call failed
+// and why, as the Go shim does, and the app runs anyway.
+func TestShimReportsATakeoverRefusalAndGoesOn(t *testing.T) {
+	ch, err := takeover.NewChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, []string{"3:5", self(t), "app"}, []string{execshim.PIDSlot, roleEnv + "=nest"}, ch.Child())
+	nfd, err := ch.Receive(10 * time.Second)
+	if err != nil {
+		r.wait(t)
+		t.Fatalf("the outer shim's answer: %v", err)
+	}
+	defer unix.Close(nfd)
+	out, said, ws := r.wait(t)
+	var rep report
+	if err := json.Unmarshal(out, &rep); err != nil || ws.ExitStatus() != 0 || said != "" {
+		t.Fatalf("exit %v, pipe said %q, output %q (%v)", ws, said, out, err)
+	}
+	want := (&takeover.Refused{Step: "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)", Errno: syscall.EBUSY}).Error() + "; exit 0"
+	if rep.Refusal != want {
+		t.Errorf("the nested shim: %q, want %q", rep.Refusal, want)
 	}
 }
 
