@@ -45,11 +45,14 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string // a word the one line must contain
 	}{
-		{"missing command", []string{imageInit}, "command"},
-		{"port given twice", []string{"--entrypoint", "/entrypoint", imageDemo, "--listen", ":9090", "--", "/app"}, "9090"},
+		// --network none where no network is needed: on a bridge, a
+		// daemon that does not forward IPv4 (dockerd --ip-forward=false)
+		// prints a warning of its own into the output.
+		{"missing command", []string{"--network", "none", imageInit}, "command"},
+		{"port given twice", []string{"--network", "none", "--entrypoint", "/entrypoint", imageDemo, "--listen", ":9090", "--", "/app"}, "9090"},
 		{"port already taken", []string{"--network", "host", "--entrypoint", "/entrypoint", imageDemo,
 			"--health-listen", "off", "--control-socket", "off", "--listen", heldAddr, "--", "/app"}, heldAddr},
-		{"config that does not parse", []string{"-v", bad + ":/etc/entrypoint/config.yaml:ro", imageDemo}, "config.yaml"},
+		{"config that does not parse", []string{"--network", "none", "-v", bad + ":/etc/entrypoint/config.yaml:ro", imageDemo}, "config.yaml"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
