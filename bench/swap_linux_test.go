@@ -31,3 +31,29 @@ time=2026-12-06T05:05:40.4Z level=INFO msg="app started" generation=2 pid=1838
 		t.Error("found a pid in a log that does not exist")
 	}
 }
+
+// Only a hot swap of entrypoint is judged against issue 13's bound, on
+// the median of its trigger → execve times.
+func TestInitShareJudgesHotSwapsOnly(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, v := range vs {
+			ds = append(ds, time.Duration(v)*time.Millisecond)
+		}
+		return ds
+	}
+	for _, c := range []struct {
+		name   string
+		execs  []time.Duration
+		result string
+	}{
+		{"entrypoint SIGUSR1", ms(3, 4, 40), "PASS"},
+		{"entrypoint SIGUSR1", ms(9, 12, 14), "MISS"},
+		{"entrypoint SIGUSR2 (full restart)", ms(3, 4, 5), "—"},
+		{"start_server SIGHUP", nil, "—"},
+	} {
+		if _, got := initShare(c.name, c.execs); got != c.result {
+			t.Errorf("initShare(%q, %v) = %q, want %q", c.name, c.execs, got, c.result)
+		}
+	}
+}
