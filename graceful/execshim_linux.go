@@ -1,8 +1,10 @@
 package graceful
 
 import (
+	"errors"
 	"os"
 	"sync"
+	"syscall"
 
 	"github.com/entrypoint/entrypoint/internal/execshim"
 )
@@ -28,31 +30,42 @@ func (s *ExecShim) image(spec Spec) *os.File {
 		return nil
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.opened {
-		s.opened = true
-		img, err := execshim.Open()
-		if err != nil {
-			s.report(err)
-			return nil
-		}
-		s.img = img
+	if s.opened {
+		defer s.mu.Unlock()
+		return s.img
 	}
-	return s.img
+	s.opened = true
+	img, err := execshim.Open()
+	s.img = img
+	s.mu.Unlock()
+	if err != nil {
+		s.report(err)
+		return nil
+	}
+	return img
 }
 
 // giveUp stops using the native shim: executing it failed where the Go
 // shim succeeded.
 func (s *ExecShim) giveUp(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.img == nil {
-		return
-	}
+	had := s.img != nil
 	// A Spawn running beside this one may still hand the memfd to its
-	// child: leave it open; it is one descriptor, close-on-exec.
+	// child: it keeps the file referenced until ForkExec returns, and the
+	// garbage collector closes it after that.
 	s.img = nil
-	s.report(err)
+	s.mu.Unlock()
+	if had {
+		s.report(err)
+	}
+}
+
+// refusedByPolicy says whether the native shim's exec failed the way a
+// policy against executing memfds fails (vm.memfd_noexec, an LSM, a
+// seccomp profile), for good. Anything else (EAGAIN at a pids limit,
+// ENOMEM) may pass, and must not cost every later swap the Go shim.
+func refusedByPolicy(err error) bool {
+	return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOEXEC)
 }
 
 // Native says whether the native shim runs the generations with sockets:
@@ -63,6 +76,7 @@ func (s *ExecShim) Native() bool {
 	return s.img != nil
 }
 
+// report calls OnFallback, never with s.mu held: it may ask Native.
 func (s *ExecShim) report(err error) {
 	if s.OnFallback != nil {
 		s.OnFallback(err)

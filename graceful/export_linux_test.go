@@ -16,3 +16,6 @@ func ExecShimWithImage(t *testing.T, onFallback func(error)) *ExecShim {
 	t.Cleanup(func() { f.Close() })
 	return &ExecShim{OnFallback: onFallback, opened: true, img: f}
 }
+
+// RefusedByPolicy is refusedByPolicy.
+var RefusedByPolicy = refusedByPolicy

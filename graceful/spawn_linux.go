@@ -75,9 +75,10 @@ func Spawn(spec Spec) (int, error) {
 	if errors.As(err, &nf) {
 		// The native shim could not be executed (a policy against memfd
 		// execution), or the fork failed for a reason of its own (a Dir
-		// that is gone): the Go shim tells which.
+		// that is gone, a passing EAGAIN): the Go shim tells which, and
+		// only a policy's refusal gives the native shim up.
 		pid, goErr := spawn(spec, nil)
-		if goErr == nil {
+		if goErr == nil && refusedByPolicy(nf.err) {
 			spec.Shim.giveUp(nf.err)
 		}
 		return pid, goErr
@@ -212,11 +213,10 @@ func spawn(spec Spec, native *os.File) (int, error) {
 	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: files, Sys: sys})
 	runtime.KeepAlive(keep)
 	if err != nil {
-		err = fmt.Errorf("start app %q: %w", spec.Path, err)
 		if native != nil {
-			err = &nativeForkErr{err}
+			return 0, &nativeForkErr{fmt.Errorf("exec the native shim %s: %w", exe, err)}
 		}
-		return 0, err
+		return 0, fmt.Errorf("start app %q: %w", spec.Path, err)
 	}
 	if execErr != nil {
 		if err := execErr.wait(spec.Path); err != nil {

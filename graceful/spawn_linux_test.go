@@ -293,11 +293,26 @@ func TestNativeShimFallsBackToTheGoShim(t *testing.T) {
 			t.Errorf("start %d: fds reaching the app = %v, want [0 1 2 3]", i+1, rep.Inherited)
 		}
 	}
-	if len(heard) != 1 || !errors.Is(heard[0], syscall.EACCES) {
-		t.Errorf("OnFallback heard %v, want one EACCES", heard)
+	if len(heard) != 1 || !errors.Is(heard[0], syscall.EACCES) || !strings.Contains(heard[0].Error(), "native shim /proc/self/fd/") {
+		t.Errorf("OnFallback heard %v, want one EACCES naming the native shim", heard)
 	}
 	if sh.Native() {
 		t.Errorf("Native() after the fallback, want false")
+	}
+}
+
+// Only a refusal that will come again gives the native shim up; a fork
+// that failed for want of memory or pids must not cost every later swap
+// the Go shim.
+func TestOnlyAPolicyGivesTheNativeShimUp(t *testing.T) {
+	for errno, want := range map[syscall.Errno]bool{
+		syscall.EACCES: true, syscall.EPERM: true, syscall.ENOEXEC: true,
+		syscall.EAGAIN: false, syscall.ENOMEM: false, syscall.ENOENT: false, syscall.E2BIG: false,
+	} {
+		err := fmt.Errorf("exec the native shim /proc/self/fd/9: %w", errno)
+		if got := graceful.RefusedByPolicy(err); got != want {
+			t.Errorf("%v: gives up %v, want %v", errno, got, want)
+		}
 	}
 }
 

@@ -25,6 +25,13 @@ const (
 	shutWR       = 1          // SHUT_WR
 )
 
+// The calls named in a refusal. The native shim (internal/execshim) names
+// them the same way; its tests compare.
+const (
+	stepNoNewPrivs  = "prctl(PR_SET_NO_NEW_PRIVS)"
+	stepNewListener = "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)"
+)
+
 // filter traps bind, listen, and shutdown unless it only ends writing:
 // shutdown(SHUT_WR) is what servers call on every connection (Go, nginx,
 // libuv, Python's socketserver), and on a listener it does nothing, so
@@ -63,14 +70,14 @@ func trap(sock int) {
 		return
 	}
 	if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, prNoNewPrivs, 1, 0, 0, 0, 0); e != 0 {
-		report(sock, "E", e, "prctl(PR_SET_NO_NEW_PRIVS)", -1)
+		report(sock, "E", e, stepNoNewPrivs, -1)
 		return
 	}
 	prog := filter()
 	fprog := syscall.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	r, _, e := syscall.RawSyscall(sysSeccomp, setFilter, flagNotify, uintptr(unsafe.Pointer(&fprog)))
 	if e != 0 {
-		report(sock, "E", e, "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)", -1)
+		report(sock, "E", e, stepNewListener, -1)
 		return
 	}
 	report(sock, "K", 0, "", int(r))

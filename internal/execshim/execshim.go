@@ -25,7 +25,9 @@
 // writes its pid over the spare bytes (NUL-terminated) and execve()s path
 // with the rest. When execve fails it writes the errno in decimal to errfd
 // and exits 127 for ENOENT and ENOTDIR, 126 for any other (tini's codes,
-// and the Go shim's).
+// and the Go shim's); unlike the Go shim it prints nothing to the app's
+// stderr: the init reports the error, which it read from errfd. Without
+// the pid slot, or with an errfd below 3, it exits 126 at once.
 //
 // The source is testdata/shim_<arch>.s and code_<arch>.go is generated
 // from it by testdata/gen.sh; the tests assemble it and compare. An

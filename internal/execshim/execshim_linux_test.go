@@ -16,9 +16,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -80,6 +82,18 @@ func bindTwice() (bindErr string, listening bool, otherErr string) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err == nil {
 		err = unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: loopback})
+	}
+	// What a server does next: listen (answered by the init), half-close
+	// (SHUT_WR, never trapped) and, as a broken server might, stop
+	// reading (SHUT_RD, suppressed: it would stop the owned listener).
+	for _, call := range []func() error{
+		func() error { return unix.Listen(fd, 5) },
+		func() error { return unix.Shutdown(fd, unix.SHUT_WR) },
+		func() error { return unix.Shutdown(fd, unix.SHUT_RD) },
+	} {
+		if err == nil {
+			err = call()
+		}
 	}
 	if err != nil {
 		bindErr = err.Error()
@@ -251,9 +265,16 @@ func TestShimTakesOverTheAppsBind(t *testing.T) {
 		r.wait(t)
 		t.Fatalf("the shim's answer: %v", err)
 	}
+	var mu sync.Mutex
+	var calls []string
 	sess, err := takeover.Serve(nfd, takeover.Options{
 		Listeners: []takeover.Listener{{Addr: ln.Addr().String(), File: owned}},
 		Logger:    slog.New(slog.DiscardHandler),
+		Count: func(call, result string) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, call+" "+result)
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -265,7 +286,16 @@ func TestShimTakesOverTheAppsBind(t *testing.T) {
 		t.Fatalf("exit %v, pipe said %q, output %q (%v)", ws, said, out, err)
 	}
 	if rep.BindErr != "" || !rep.Listening {
-		t.Errorf("bind of the owned 127.0.0.1:%s: err %q, listening %v; want the owned listener", port, rep.BindErr, rep.Listening)
+		t.Errorf("bind, listen, shutdown(SHUT_WR), shutdown(SHUT_RD) of the owned 127.0.0.1:%s: err %q, listening %v; want the owned listener, still listening", port, rep.BindErr, rep.Listening)
+	}
+	// Exactly what the filter traps reached the init: the two binds, the
+	// listen and SHUT_RD; SHUT_WR ran in the kernel.
+	mu.Lock()
+	got := slices.Clone(calls)
+	mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"bind passed", "bind taken", "listen answered", "shutdown suppressed"}; !slices.Equal(got, want) {
+		t.Errorf("calls the init answered: %q, want %q", got, want)
 	}
 	if rep.OtherErr != "" {
 		t.Errorf("bind of 127.0.0.1:0, not owned: %s; want it to run as asked", rep.OtherErr)
@@ -331,11 +361,27 @@ func TestShimReportsTheExecErrno(t *testing.T) {
 	}
 }
 
+// A shim started against its contract exits 126 before it touches any fd:
+// too few arguments, an errfd that is not a number of 3 or more, no pid
+// slot in the environment.
 func TestShimWithoutItsArgumentsExits126(t *testing.T) {
-	for _, argv := range [][]string{{"3"}, {"3", "/bin/true"}} {
-		out, said, _, ws := run(t, argv, []string{execshim.PIDSlot})
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Fatalf("no sh to run: %v", err)
+	}
+	echo := []string{sh, "sh", "-c", "echo ran"}
+	for _, c := range []struct {
+		argv, env []string
+	}{
+		{[]string{"3"}, []string{execshim.PIDSlot}},
+		{[]string{"3", "/bin/true"}, []string{execshim.PIDSlot}},
+		{append([]string{"x"}, echo...), []string{execshim.PIDSlot}},
+		{append([]string{"1"}, echo...), []string{execshim.PIDSlot}},
+		{append([]string{"3"}, echo...), nil},
+	} {
+		out, said, _, ws := run(t, c.argv, c.env)
 		if ws.ExitStatus() != 126 || said != "" || len(out) != 0 {
-			t.Errorf("argv %q: exit %v, pipe said %q, output %q; want 126 and nothing else", argv, ws, said, out)
+			t.Errorf("argv %q env %q: exit %v, pipe said %q, output %q; want 126 and nothing else", c.argv, c.env, ws, said, out)
 		}
 	}
 }

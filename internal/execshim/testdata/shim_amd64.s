@@ -8,14 +8,21 @@ _start:
 	mov	rbx, [r12]		# argc
 	cmp	rbx, 3			# errfd, path, argv[0] at least
 	jb	usage
+	lea	r14, [r12+rbx*8+16]	# envp = &argv[argc+1]
+	cmp	qword ptr [r14], 0	# the pid slot comes first
+	je	usage
 	mov	rsi, [r12+8]		# argv[0]: "errfd" or "errfd:takeoverfd"
 	call	atoi
+	cmp	rax, 3			# never stdin, stdout or stderr
+	jb	usage
 	mov	r13, rax
 	mov	rbp, -1
 	cmp	byte ptr [rsi], ':'
 	jne	1f
 	inc	rsi
 	call	atoi
+	cmp	rax, 3
+	jb	1f
 	mov	rbp, rax
 1:	mov	eax, 72			# fcntl(errfd, F_SETFD, FD_CLOEXEC)
 	mov	rdi, r13
@@ -28,8 +35,7 @@ _start:
 	test	rbp, rbp
 	js	2f
 	call	trap
-2:	lea	r14, [r12+rbx*8+16]	# envp = &argv[argc+1]
-	mov	eax, 39			# getpid
+2:	mov	eax, 39			# getpid
 	syscall
 	mov	rdi, [r14]		# envp[0] = "LISTEN_PID=" and 10 spare bytes
 	add	rdi, 11
