@@ -422,6 +422,13 @@ termination: {preStopDelay: 3s, drainTimeout: 15s}
 		if la := st.Apps[0].LastAction; la == nil || !la.OK {
 			t.Errorf("status lastAction %+v, want a successful reload", la)
 		}
+		// The chart's pod (RuntimeDefault seccomp, non-root, read-only
+		// root, no capabilities) must let the init execute its native
+		// exec shim from a memfd; the Go shim would serve, slower, and
+		// say why in this line.
+		if logs, _ := c.k("logs", podName); strings.Contains(logs, "native exec shim unusable") {
+			t.Errorf("the native exec shim fell back to the Go shim:\n%s", logs)
+		}
 	})
 
 	t.Run("entrypoint reload waits for the swap and reports it", func(t *testing.T) {
