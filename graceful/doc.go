@@ -42,7 +42,7 @@
 // /proc/self/fd/N, which also installs the bind takeover's filter. Without
 // one, where this machine has none, and where the kernel refuses to
 // execute it (Spawn then falls back for good and says why once), it is
-// the Go shim, as it is for the takeover's start-up probe: Spawn executes
+// the Go shim: Spawn executes
 // /proc/self/exe with shim.Env set to the app's path, and the init() of
 // package graceful/shim, which every binary that spawns with sockets
 // imports, does the same before the binary's heavier packages are

@@ -24,9 +24,19 @@ type ExecShim struct {
 }
 
 // image returns the native shim's memfd for spec, or nil for the Go shim.
-// The memfd is made at the first generation with sockets, not at start-up.
+// The memfd is made at the takeover's probe or the first generation with
+// sockets, whichever comes first; never for an init without sockets.
 func (s *ExecShim) image(spec Spec) *os.File {
-	if s == nil || spec.Sockets.Len() == 0 {
+	if spec.Sockets.Len() == 0 {
+		return nil
+	}
+	return s.native()
+}
+
+// native returns the native shim's memfd, made at the first call, or nil
+// where there is none or it was given up.
+func (s *ExecShim) native() *os.File {
+	if s == nil {
 		return nil
 	}
 	s.mu.Lock()

@@ -245,8 +245,28 @@ func (s *Sockets) handoffEnv() []string {
 // the filter, answers on child (a takeover.Channel's shim end) and exits 0,
 // so that what only an install can tell (another listener in the process
 // tree, a profile that forbids seccomp()) is known before the first app
-// starts. Call it inside reaper.Start's callback, as Spawn.
-func SpawnProbe(child *os.File) (int, error) {
+// starts. It runs the native shim where sh has one, as Spawn does, and
+// falls back to the Go shim the same way. Call it inside reaper.Start's
+// callback, as Spawn.
+func SpawnProbe(child *os.File, sh *ExecShim) (int, error) {
+	if img := sh.native(); img != nil {
+		pid, err := spawnProbe(child, img)
+		var nf *nativeForkErr
+		if !errors.As(err, &nf) {
+			return pid, err
+		}
+		pid, goErr := spawnProbe(child, nil)
+		if goErr == nil && refusedByPolicy(nf.err) {
+			sh.giveUp(nf.err)
+		}
+		return pid, goErr
+	}
+	return spawnProbe(child, nil)
+}
+
+// spawnProbe is SpawnProbe through the native shim's image, or the Go
+// shim for nil.
+func spawnProbe(child, native *os.File) (int, error) {
 	fd, err := rawFd(child)
 	if err != nil {
 		return 0, fmt.Errorf("takeover probe: %w", err)
@@ -256,13 +276,27 @@ func SpawnProbe(child *os.File) (int, error) {
 		return 0, fmt.Errorf("takeover probe: %w", err)
 	}
 	defer null.Close()
+	exe, argv := "/proc/self/exe", []string{"entrypoint-takeover-probe"}
 	env := []string{shim.Env + "=", shim.TakeoverEnv + "=3"}
+	files := []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), fd}
+	if native != nil {
+		// internal/execshim's contract with an empty path: errfd 3
+		// (nobody reads it), the image at 4, the channel at 5.
+		img, err := rawFd(native)
+		if err != nil {
+			return 0, fmt.Errorf("takeover probe: %w", err)
+		}
+		exe, argv, env = "/proc/self/fd/4", []string{"3:5", "", "entrypoint-takeover-probe"}, []string{execshim.PIDSlot}
+		files = []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), null.Fd(), img, fd}
+	}
 	closeOnExecInherited()
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"entrypoint-takeover-probe"}, &syscall.ProcAttr{
-		Env: env, Files: []uintptr{null.Fd(), null.Fd(), os.Stderr.Fd(), fd},
-	})
+	pid, err := syscall.ForkExec(exe, argv, &syscall.ProcAttr{Env: env, Files: files})
 	runtime.KeepAlive(child)
+	runtime.KeepAlive(native)
 	if err != nil {
+		if native != nil {
+			return 0, &nativeForkErr{fmt.Errorf("exec the native shim %s: %w", exe, err)}
+		}
 		return 0, fmt.Errorf("takeover probe: %w", err)
 	}
 	return pid, nil

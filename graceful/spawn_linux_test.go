@@ -107,6 +107,34 @@ func testSpawnTakesOverTheAppsBind(t *testing.T, sh *graceful.ExecShim) {
 	}
 }
 
+// The takeover's start-up probe installs the filter, answers with the
+// notification fd and exits 0, through either shim.
+func TestSpawnProbeAnswersAndExits(t *testing.T) {
+	eachShim(t, func(t *testing.T, sh *graceful.ExecShim) {
+		ch, err := takeover.NewChannel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, exit, err := testReaper.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child(), sh) })
+		if err != nil {
+			t.Fatalf("SpawnProbe: %v", err)
+		}
+		nfd, err := ch.Receive(10 * time.Second)
+		if err != nil {
+			t.Fatalf("the probe's answer: %v", err)
+		}
+		unix.Close(nfd)
+		select {
+		case e := <-exit:
+			if e.Code() != 0 {
+				t.Errorf("the probe ended %v, want exit 0", e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the probe did not exit")
+		}
+	})
+}
+
 func TestSpawnHandsSocketsWithSystemdAndServerStarterEnv(t *testing.T) {
 	eachShim(t, testSpawnHandsSockets)
 }

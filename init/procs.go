@@ -67,7 +67,7 @@ func realProcs(r *reaper.Reaper, log *slog.Logger) procs {
 		run: func(ctx context.Context, cmd graceful.Command) ([]byte, int, error) {
 			return graceful.Run(ctx, r, cmd)
 		},
-		takeoverProbe: func() error { return probeTakeover(r) },
+		takeoverProbe: func() error { return probeTakeover(r, shim) },
 	}
 }
 

@@ -31,8 +31,9 @@ func (s *Supervisor) checkTakeover() error {
 // a few milliseconds.
 const probeTimeout = 5 * time.Second
 
-// probeTakeover is the check of a running init, through reaper r.
-func probeTakeover(r *reaper.Reaper) error {
+// probeTakeover is the check of a running init, through reaper r, with
+// the exec shim its generations use.
+func probeTakeover(r *reaper.Reaper, sh *graceful.ExecShim) error {
 	if err := takeover.Check(); err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func probeTakeover(r *reaper.Reaper) error {
 	if err != nil {
 		return err
 	}
-	pid, exit, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child()) })
+	pid, exit, err := r.Start(func() (int, error) { return graceful.SpawnProbe(ch.Child(), sh) })
 	if err != nil {
 		ch.Close()
 		return err

@@ -12,20 +12,20 @@ const code = "" +
 	"\x49\x89\xe4" + // 0  mov r12,rsp
 	"\x49\x8b\x1c\x24" + // 3  mov rbx,[r12]
 	"\x48\x83\xfb\x03" + // 7  cmp rbx,0x3
-	"\x0f\x82\xc6\x00\x00\x00" + // b  jb d7 <usage>
+	"\x0f\x82\xd0\x00\x00\x00" + // b  jb e1 <usage>
 	"\x4d\x8d\x74\xdc\x10" + // 11  lea r14,[r12+rbx*8+0x10]
 	"\x49\x83\x3e\x00" + // 16  cmp [r14],0x0
-	"\x0f\x84\xb7\x00\x00\x00" + // 1a  je d7 <usage>
+	"\x0f\x84\xc1\x00\x00\x00" + // 1a  je e1 <usage>
 	"\x49\x8b\x74\x24\x08" + // 20  mov rsi,[r12+0x8]
-	"\xe8\x01\x02\x00\x00" + // 25  call 22b <atoi>
+	"\xe8\x0f\x02\x00\x00" + // 25  call 239 <atoi>
 	"\x48\x83\xf8\x03" + // 2a  cmp rax,0x3
-	"\x0f\x82\xa3\x00\x00\x00" + // 2e  jb d7 <usage>
+	"\x0f\x82\xad\x00\x00\x00" + // 2e  jb e1 <usage>
 	"\x49\x89\xc5" + // 34  mov r13,rax
 	"\x48\xc7\xc5\xff\xff\xff\xff" + // 37  mov rbp,0xffffffffffffffff
 	"\x80\x3e\x3a" + // 3e  cmp [rsi],0x3a
 	"\x75\x11" + // 41  jne 54 <_start+0x54>
 	"\x48\xff\xc6" + // 43  inc rsi
-	"\xe8\xe0\x01\x00\x00" + // 46  call 22b <atoi>
+	"\xe8\xee\x01\x00\x00" + // 46  call 239 <atoi>
 	"\x48\x83\xf8\x03" + // 4b  cmp rax,0x3
 	"\x72\x03" + // 4f  jb 54 <_start+0x54>
 	"\x48\x89\xc5" + // 51  mov rbp,rax
@@ -39,164 +39,171 @@ const code = "" +
 	"\x0f\x05" + // 71  syscall
 	"\x48\x85\xed" + // 73  test rbp,rbp
 	"\x78\x05" + // 76  js 7d <_start+0x7d>
-	"\xe8\x66\x00\x00\x00" + // 78  call e3 <trap>
-	"\xb8\x27\x00\x00\x00" + // 7d  mov eax,0x27
-	"\x0f\x05" + // 82  syscall
-	"\x49\x8b\x3e" + // 84  mov rdi,[r14]
-	"\x48\x83\xc7\x0b" + // 87  add rdi,0xb
-	"\xe8\xb5\x01\x00\x00" + // 8b  call 245 <itoa>
-	"\xb8\x3b\x00\x00\x00" + // 90  mov eax,0x3b
-	"\x49\x8b\x7c\x24\x10" + // 95  mov rdi,[r12+0x10]
-	"\x49\x8d\x74\x24\x18" + // 9a  lea rsi,[r12+0x18]
-	"\x4c\x89\xf2" + // 9f  mov rdx,r14
-	"\x0f\x05" + // a2  syscall
-	"\x48\xf7\xd8" + // a4  neg rax
-	"\x49\x89\xc7" + // a7  mov r15,rax
-	"\x48\x83\xec\x40" + // aa  sub rsp,0x40
-	"\x48\x89\xe7" + // ae  mov rdi,rsp
-	"\xe8\x8f\x01\x00\x00" + // b1  call 245 <itoa>
-	"\x48\x89\xc2" + // b6  mov rdx,rax
-	"\xb8\x01\x00\x00\x00" + // b9  mov eax,0x1
-	"\x4c\x89\xef" + // be  mov rdi,r13
-	"\x48\x89\xe6" + // c1  mov rsi,rsp
-	"\x0f\x05" + // c4  syscall
-	"\xbf\x7f\x00\x00\x00" + // c6  mov edi,0x7f
-	"\x49\x83\xff\x02" + // cb  cmp r15,0x2
-	"\x74\x0b" + // cf  je dc <usage+0x5>
-	"\x49\x83\xff\x14" + // d1  cmp r15,0x14
-	"\x74\x05" + // d5  je dc <usage+0x5>
+	"\xe8\x74\x00\x00\x00" + // 78  call f1 <trap>
+	"\x49\x8b\x7c\x24\x10" + // 7d  mov rdi,[r12+0x10]
+	"\x80\x3f\x00" + // 82  cmp [rdi],0x0
+	"\x74\x61" + // 85  je e8 <probed>
+	"\xb8\x27\x00\x00\x00" + // 87  mov eax,0x27
+	"\x0f\x05" + // 8c  syscall
+	"\x49\x8b\x3e" + // 8e  mov rdi,[r14]
+	"\x48\x83\xc7\x0b" + // 91  add rdi,0xb
+	"\xe8\xb9\x01\x00\x00" + // 95  call 253 <itoa>
+	"\xb8\x3b\x00\x00\x00" + // 9a  mov eax,0x3b
+	"\x49\x8b\x7c\x24\x10" + // 9f  mov rdi,[r12+0x10]
+	"\x49\x8d\x74\x24\x18" + // a4  lea rsi,[r12+0x18]
+	"\x4c\x89\xf2" + // a9  mov rdx,r14
+	"\x0f\x05" + // ac  syscall
+	"\x48\xf7\xd8" + // ae  neg rax
+	"\x49\x89\xc7" + // b1  mov r15,rax
+	"\x48\x83\xec\x40" + // b4  sub rsp,0x40
+	"\x48\x89\xe7" + // b8  mov rdi,rsp
+	"\xe8\x93\x01\x00\x00" + // bb  call 253 <itoa>
+	"\x48\x89\xc2" + // c0  mov rdx,rax
+	"\xb8\x01\x00\x00\x00" + // c3  mov eax,0x1
+	"\x4c\x89\xef" + // c8  mov rdi,r13
+	"\x48\x89\xe6" + // cb  mov rsi,rsp
+	"\x0f\x05" + // ce  syscall
+	"\xbf\x7f\x00\x00\x00" + // d0  mov edi,0x7f
+	"\x49\x83\xff\x02" + // d5  cmp r15,0x2
+	"\x74\x0f" + // d9  je ea <probed+0x2>
+	"\x49\x83\xff\x14" + // db  cmp r15,0x14
+	"\x74\x09" + // df  je ea <probed+0x2>
 	// usage:
-	"\xbf\x7e\x00\x00\x00" + // d7  mov edi,0x7e
-	"\xb8\xe7\x00\x00\x00" + // dc  mov eax,0xe7
-	"\x0f\x05" + // e1  syscall
+	"\xbf\x7e\x00\x00\x00" + // e1  mov edi,0x7e
+	"\xeb\x02" + // e6  jmp ea <probed+0x2>
+	// probed:
+	"\x31\xff" + // e8  xor edi,edi
+	"\xb8\xe7\x00\x00\x00" + // ea  mov eax,0xe7
+	"\x0f\x05" + // ef  syscall
 	// trap:
-	"\xb8\x9d\x00\x00\x00" + // e3  mov eax,0x9d
-	"\xbf\x26\x00\x00\x00" + // e8  mov edi,0x26
-	"\xbe\x01\x00\x00\x00" + // ed  mov esi,0x1
-	"\x31\xd2" + // f2  xor edx,edx
-	"\x45\x31\xd2" + // f4  xor r10d,r10d
-	"\x45\x31\xc0" + // f7  xor r8d,r8d
-	"\x0f\x05" + // fa  syscall
-	"\x4c\x8d\x3d\xcd\x01\x00\x00" + // fc  lea r15,[rip+0x1cd]
-	"\x48\x85\xc0" + // 103  test rax,rax
-	"\x0f\x85\xcb\x00\x00\x00" + // 106  jne 1d7 <refused>
-	"\x48\x8d\x05\x6d\x01\x00\x00" + // 10c  lea rax,[rip+0x16d]
-	"\x50" + // 113  push rax
-	"\x68\x0a\x00\x00\x00" + // 114  push 0xa
-	"\xb8\x3d\x01\x00\x00" + // 119  mov eax,0x13d
-	"\xbf\x01\x00\x00\x00" + // 11e  mov edi,0x1
-	"\xbe\x08\x00\x00\x00" + // 123  mov esi,0x8
-	"\x48\x89\xe2" + // 128  mov rdx,rsp
-	"\x0f\x05" + // 12b  syscall
-	"\x48\x83\xc4\x10" + // 12d  add rsp,0x10
-	"\x4c\x8d\x3d\xb3\x01\x00\x00" + // 131  lea r15,[rip+0x1b3]
-	"\x48\x85\xc0" + // 138  test rax,rax
-	"\x0f\x88\x96\x00\x00\x00" + // 13b  js 1d7 <refused>
-	"\x49\x89\xc7" + // 141  mov r15,rax
-	"\x48\x83\xec\x70" + // 144  sub rsp,0x70
-	"\x31\xc0" + // 148  xor eax,eax
-	"\x48\x89\x04\x24" + // 14a  mov [rsp],rax
-	"\x48\x89\x44\x24\x08" + // 14e  mov [rsp+0x8],rax
-	"\x48\x8d\x44\x24\x38" + // 153  lea rax,[rsp+0x38]
-	"\x48\x89\x44\x24\x10" + // 158  mov [rsp+0x10],rax
-	"\x48\xc7\x44\x24\x18\x01\x00\x00\x00" + // 15d  mov [rsp+0x18],0x1
-	"\x48\x8d\x44\x24\x48" + // 166  lea rax,[rsp+0x48]
-	"\x48\x89\x44\x24\x20" + // 16b  mov [rsp+0x20],rax
-	"\x48\xc7\x44\x24\x28\x18\x00\x00\x00" + // 170  mov [rsp+0x28],0x18
-	"\x48\xc7\x44\x24\x30\x00\x00\x00\x00" + // 179  mov [rsp+0x30],0x0
-	"\x48\x8d\x44\x24\x60" + // 182  lea rax,[rsp+0x60]
-	"\x48\x89\x44\x24\x38" + // 187  mov [rsp+0x38],rax
-	"\x48\xc7\x44\x24\x40\x01\x00\x00\x00" + // 18c  mov [rsp+0x40],0x1
-	"\x48\xc7\x44\x24\x48\x14\x00\x00\x00" + // 195  mov [rsp+0x48],0x14
-	"\xc7\x44\x24\x50\x01\x00\x00\x00" + // 19e  mov [rsp+0x50],0x1
-	"\xc7\x44\x24\x54\x01\x00\x00\x00" + // 1a6  mov [rsp+0x54],0x1
-	"\x4c\x89\x7c\x24\x58" + // 1ae  mov [rsp+0x58],r15
-	"\xc6\x44\x24\x60\x4b" + // 1b3  mov [rsp+0x60],0x4b
-	"\xb8\x2e\x00\x00\x00" + // 1b8  mov eax,0x2e
-	"\x48\x89\xef" + // 1bd  mov rdi,rbp
-	"\x48\x89\xe6" + // 1c0  mov rsi,rsp
-	"\x31\xd2" + // 1c3  xor edx,edx
-	"\x0f\x05" + // 1c5  syscall
-	"\x48\x83\xc4\x70" + // 1c7  add rsp,0x70
-	"\xb8\x03\x00\x00\x00" + // 1cb  mov eax,0x3
-	"\x4c\x89\xff" + // 1d0  mov rdi,r15
+	"\xb8\x9d\x00\x00\x00" + // f1  mov eax,0x9d
+	"\xbf\x26\x00\x00\x00" + // f6  mov edi,0x26
+	"\xbe\x01\x00\x00\x00" + // fb  mov esi,0x1
+	"\x31\xd2" + // 100  xor edx,edx
+	"\x45\x31\xd2" + // 102  xor r10d,r10d
+	"\x45\x31\xc0" + // 105  xor r8d,r8d
+	"\x0f\x05" + // 108  syscall
+	"\x4c\x8d\x3d\xcf\x01\x00\x00" + // 10a  lea r15,[rip+0x1cf]
+	"\x48\x85\xc0" + // 111  test rax,rax
+	"\x0f\x85\xcb\x00\x00\x00" + // 114  jne 1e5 <refused>
+	"\x48\x8d\x05\x6f\x01\x00\x00" + // 11a  lea rax,[rip+0x16f]
+	"\x50" + // 121  push rax
+	"\x68\x0a\x00\x00\x00" + // 122  push 0xa
+	"\xb8\x3d\x01\x00\x00" + // 127  mov eax,0x13d
+	"\xbf\x01\x00\x00\x00" + // 12c  mov edi,0x1
+	"\xbe\x08\x00\x00\x00" + // 131  mov esi,0x8
+	"\x48\x89\xe2" + // 136  mov rdx,rsp
+	"\x0f\x05" + // 139  syscall
+	"\x48\x83\xc4\x10" + // 13b  add rsp,0x10
+	"\x4c\x8d\x3d\xb5\x01\x00\x00" + // 13f  lea r15,[rip+0x1b5]
+	"\x48\x85\xc0" + // 146  test rax,rax
+	"\x0f\x88\x96\x00\x00\x00" + // 149  js 1e5 <refused>
+	"\x49\x89\xc7" + // 14f  mov r15,rax
+	"\x48\x83\xec\x70" + // 152  sub rsp,0x70
+	"\x31\xc0" + // 156  xor eax,eax
+	"\x48\x89\x04\x24" + // 158  mov [rsp],rax
+	"\x48\x89\x44\x24\x08" + // 15c  mov [rsp+0x8],rax
+	"\x48\x8d\x44\x24\x38" + // 161  lea rax,[rsp+0x38]
+	"\x48\x89\x44\x24\x10" + // 166  mov [rsp+0x10],rax
+	"\x48\xc7\x44\x24\x18\x01\x00\x00\x00" + // 16b  mov [rsp+0x18],0x1
+	"\x48\x8d\x44\x24\x48" + // 174  lea rax,[rsp+0x48]
+	"\x48\x89\x44\x24\x20" + // 179  mov [rsp+0x20],rax
+	"\x48\xc7\x44\x24\x28\x18\x00\x00\x00" + // 17e  mov [rsp+0x28],0x18
+	"\x48\xc7\x44\x24\x30\x00\x00\x00\x00" + // 187  mov [rsp+0x30],0x0
+	"\x48\x8d\x44\x24\x60" + // 190  lea rax,[rsp+0x60]
+	"\x48\x89\x44\x24\x38" + // 195  mov [rsp+0x38],rax
+	"\x48\xc7\x44\x24\x40\x01\x00\x00\x00" + // 19a  mov [rsp+0x40],0x1
+	"\x48\xc7\x44\x24\x48\x14\x00\x00\x00" + // 1a3  mov [rsp+0x48],0x14
+	"\xc7\x44\x24\x50\x01\x00\x00\x00" + // 1ac  mov [rsp+0x50],0x1
+	"\xc7\x44\x24\x54\x01\x00\x00\x00" + // 1b4  mov [rsp+0x54],0x1
+	"\x4c\x89\x7c\x24\x58" + // 1bc  mov [rsp+0x58],r15
+	"\xc6\x44\x24\x60\x4b" + // 1c1  mov [rsp+0x60],0x4b
+	"\xb8\x2e\x00\x00\x00" + // 1c6  mov eax,0x2e
+	"\x48\x89\xef" + // 1cb  mov rdi,rbp
+	"\x48\x89\xe6" + // 1ce  mov rsi,rsp
+	"\x31\xd2" + // 1d1  xor edx,edx
 	"\x0f\x05" + // 1d3  syscall
-	"\xeb\x49" + // 1d5  jmp 220 <refused+0x49>
+	"\x48\x83\xc4\x70" + // 1d5  add rsp,0x70
+	"\xb8\x03\x00\x00\x00" + // 1d9  mov eax,0x3
+	"\x4c\x89\xff" + // 1de  mov rdi,r15
+	"\x0f\x05" + // 1e1  syscall
+	"\xeb\x49" + // 1e3  jmp 22e <refused+0x49>
 	// refused:
-	"\x48\xf7\xd8" + // 1d7  neg rax
-	"\x48\x81\xec\x80\x00\x00\x00" + // 1da  sub rsp,0x80
-	"\xc6\x04\x24\x45" + // 1e1  mov [rsp],0x45
-	"\x48\x8d\x7c\x24\x01" + // 1e5  lea rdi,[rsp+0x1]
-	"\xe8\x56\x00\x00\x00" + // 1ea  call 245 <itoa>
-	"\x48\x8d\x7c\x04\x01" + // 1ef  lea rdi,[rsp+rax*1+0x1]
-	"\xc6\x07\x20" + // 1f4  mov [rdi],0x20
-	"\x48\xff\xc7" + // 1f7  inc rdi
-	"\x41\x8a\x07" + // 1fa  mov al,[r15]
-	"\x88\x07" + // 1fd  mov [rdi],al
-	"\x49\xff\xc7" + // 1ff  inc r15
-	"\x84\xc0" + // 202  test al,al
-	"\x75\xf1" + // 204  jne 1f7 <refused+0x20>
-	"\x48\x89\xfa" + // 206  mov rdx,rdi
-	"\x48\x29\xe2" + // 209  sub rdx,rsp
-	"\xb8\x01\x00\x00\x00" + // 20c  mov eax,0x1
-	"\x48\x89\xef" + // 211  mov rdi,rbp
-	"\x48\x89\xe6" + // 214  mov rsi,rsp
-	"\x0f\x05" + // 217  syscall
-	"\x48\x81\xc4\x80\x00\x00\x00" + // 219  add rsp,0x80
-	"\xb8\x03\x00\x00\x00" + // 220  mov eax,0x3
-	"\x48\x89\xef" + // 225  mov rdi,rbp
-	"\x0f\x05" + // 228  syscall
-	"\xc3" + // 22a  ret
+	"\x48\xf7\xd8" + // 1e5  neg rax
+	"\x48\x81\xec\x80\x00\x00\x00" + // 1e8  sub rsp,0x80
+	"\xc6\x04\x24\x45" + // 1ef  mov [rsp],0x45
+	"\x48\x8d\x7c\x24\x01" + // 1f3  lea rdi,[rsp+0x1]
+	"\xe8\x56\x00\x00\x00" + // 1f8  call 253 <itoa>
+	"\x48\x8d\x7c\x04\x01" + // 1fd  lea rdi,[rsp+rax*1+0x1]
+	"\xc6\x07\x20" + // 202  mov [rdi],0x20
+	"\x48\xff\xc7" + // 205  inc rdi
+	"\x41\x8a\x07" + // 208  mov al,[r15]
+	"\x88\x07" + // 20b  mov [rdi],al
+	"\x49\xff\xc7" + // 20d  inc r15
+	"\x84\xc0" + // 210  test al,al
+	"\x75\xf1" + // 212  jne 205 <refused+0x20>
+	"\x48\x89\xfa" + // 214  mov rdx,rdi
+	"\x48\x29\xe2" + // 217  sub rdx,rsp
+	"\xb8\x01\x00\x00\x00" + // 21a  mov eax,0x1
+	"\x48\x89\xef" + // 21f  mov rdi,rbp
+	"\x48\x89\xe6" + // 222  mov rsi,rsp
+	"\x0f\x05" + // 225  syscall
+	"\x48\x81\xc4\x80\x00\x00\x00" + // 227  add rsp,0x80
+	"\xb8\x03\x00\x00\x00" + // 22e  mov eax,0x3
+	"\x48\x89\xef" + // 233  mov rdi,rbp
+	"\x0f\x05" + // 236  syscall
+	"\xc3" + // 238  ret
 	// atoi:
-	"\x31\xc0" + // 22b  xor eax,eax
-	"\x0f\xb6\x0e" + // 22d  movzx ecx,[rsi]
-	"\x83\xe9\x30" + // 230  sub ecx,0x30
-	"\x83\xf9\x09" + // 233  cmp ecx,0x9
-	"\x77\x0c" + // 236  ja 244 <atoi+0x19>
-	"\x48\x6b\xc0\x0a" + // 238  imul rax,rax,0xa
-	"\x48\x01\xc8" + // 23c  add rax,rcx
-	"\x48\xff\xc6" + // 23f  inc rsi
-	"\xeb\xe9" + // 242  jmp 22d <atoi+0x2>
-	"\xc3" + // 244  ret
+	"\x31\xc0" + // 239  xor eax,eax
+	"\x0f\xb6\x0e" + // 23b  movzx ecx,[rsi]
+	"\x83\xe9\x30" + // 23e  sub ecx,0x30
+	"\x83\xf9\x09" + // 241  cmp ecx,0x9
+	"\x77\x0c" + // 244  ja 252 <atoi+0x19>
+	"\x48\x6b\xc0\x0a" + // 246  imul rax,rax,0xa
+	"\x48\x01\xc8" + // 24a  add rax,rcx
+	"\x48\xff\xc6" + // 24d  inc rsi
+	"\xeb\xe9" + // 250  jmp 23b <atoi+0x2>
+	"\xc3" + // 252  ret
 	// itoa:
-	"\x48\x8d\x74\x24\xf8" + // 245  lea rsi,[rsp-0x8]
-	"\x49\x89\xf0" + // 24a  mov r8,rsi
-	"\xb9\x0a\x00\x00\x00" + // 24d  mov ecx,0xa
-	"\x31\xd2" + // 252  xor edx,edx
-	"\x48\xf7\xf1" + // 254  div rcx
-	"\x80\xc2\x30" + // 257  add dl,0x30
-	"\x48\xff\xce" + // 25a  dec rsi
-	"\x88\x16" + // 25d  mov [rsi],dl
-	"\x48\x85\xc0" + // 25f  test rax,rax
-	"\x75\xee" + // 262  jne 252 <itoa+0xd>
-	"\x4c\x89\xc0" + // 264  mov rax,r8
-	"\x48\x29\xf0" + // 267  sub rax,rsi
-	"\x48\x89\xc1" + // 26a  mov rcx,rax
-	"\x8a\x16" + // 26d  mov dl,[rsi]
-	"\x88\x17" + // 26f  mov [rdi],dl
-	"\x48\xff\xc6" + // 271  inc rsi
-	"\x48\xff\xc7" + // 274  inc rdi
-	"\x48\xff\xc9" + // 277  dec rcx
-	"\x75\xf1" + // 27a  jne 26d <itoa+0x28>
-	"\xc6\x07\x00" + // 27c  mov [rdi],0x0
-	"\xc3" + // 27f  ret
+	"\x48\x8d\x74\x24\xf8" + // 253  lea rsi,[rsp-0x8]
+	"\x49\x89\xf0" + // 258  mov r8,rsi
+	"\xb9\x0a\x00\x00\x00" + // 25b  mov ecx,0xa
+	"\x31\xd2" + // 260  xor edx,edx
+	"\x48\xf7\xf1" + // 262  div rcx
+	"\x80\xc2\x30" + // 265  add dl,0x30
+	"\x48\xff\xce" + // 268  dec rsi
+	"\x88\x16" + // 26b  mov [rsi],dl
+	"\x48\x85\xc0" + // 26d  test rax,rax
+	"\x75\xee" + // 270  jne 260 <itoa+0xd>
+	"\x4c\x89\xc0" + // 272  mov rax,r8
+	"\x48\x29\xf0" + // 275  sub rax,rsi
+	"\x48\x89\xc1" + // 278  mov rcx,rax
+	"\x8a\x16" + // 27b  mov dl,[rsi]
+	"\x88\x17" + // 27d  mov [rdi],dl
+	"\x48\xff\xc6" + // 27f  inc rsi
+	"\x48\xff\xc7" + // 282  inc rdi
+	"\x48\xff\xc9" + // 285  dec rcx
+	"\x75\xf1" + // 288  jne 27b <itoa+0x28>
+	"\xc6\x07\x00" + // 28a  mov [rdi],0x0
+	"\xc3" + // 28d  ret
+	"\x66\x90" + // 28e  xchg ax,ax
 	// filter, then the names of the steps that can fail:
-	"\x20\x00\x00\x00\x04\x00\x00\x00" + // 280
-	"\x15\x00\x00\x06\x3e\x00\x00\xc0" + // 288
-	"\x20\x00\x00\x00\x00\x00\x00\x00" + // 290
-	"\x15\x00\x05\x00\x31\x00\x00\x00" + // 298
-	"\x15\x00\x04\x00\x32\x00\x00\x00" + // 2a0
-	"\x15\x00\x00\x02\x30\x00\x00\x00" + // 2a8
-	"\x20\x00\x00\x00\x18\x00\x00\x00" + // 2b0
-	"\x15\x00\x00\x01\x01\x00\x00\x00" + // 2b8
-	"\x06\x00\x00\x00\x00\x00\xff\x7f" + // 2c0
-	"\x06\x00\x00\x00\x00\x00\xc0\x7f" + // 2c8
-	"\x70\x72\x63\x74\x6c\x28\x50\x52" + // 2d0
-	"\x5f\x53\x45\x54\x5f\x4e\x4f\x5f" + // 2d8
-	"\x4e\x45\x57\x5f\x50\x52\x49\x56" + // 2e0
-	"\x53\x29\x00\x73\x65\x63\x63\x6f" + // 2e8
-	"\x6d\x70\x28\x53\x45\x43\x43\x4f" + // 2f0
-	"\x4d\x50\x5f\x46\x49\x4c\x54\x45" + // 2f8
-	"\x52\x5f\x46\x4c\x41\x47\x5f\x4e" + // 300
-	"\x45\x57\x5f\x4c\x49\x53\x54\x45" + // 308
-	"\x4e\x45\x52\x29\x00" // 310
+	"\x20\x00\x00\x00\x04\x00\x00\x00" + // 290
+	"\x15\x00\x00\x06\x3e\x00\x00\xc0" + // 298
+	"\x20\x00\x00\x00\x00\x00\x00\x00" + // 2a0
+	"\x15\x00\x05\x00\x31\x00\x00\x00" + // 2a8
+	"\x15\x00\x04\x00\x32\x00\x00\x00" + // 2b0
+	"\x15\x00\x00\x02\x30\x00\x00\x00" + // 2b8
+	"\x20\x00\x00\x00\x18\x00\x00\x00" + // 2c0
+	"\x15\x00\x00\x01\x01\x00\x00\x00" + // 2c8
+	"\x06\x00\x00\x00\x00\x00\xff\x7f" + // 2d0
+	"\x06\x00\x00\x00\x00\x00\xc0\x7f" + // 2d8
+	"\x70\x72\x63\x74\x6c\x28\x50\x52" + // 2e0
+	"\x5f\x53\x45\x54\x5f\x4e\x4f\x5f" + // 2e8
+	"\x4e\x45\x57\x5f\x50\x52\x49\x56" + // 2f0
+	"\x53\x29\x00\x73\x65\x63\x63\x6f" + // 2f8
+	"\x6d\x70\x28\x53\x45\x43\x43\x4f" + // 300
+	"\x4d\x50\x5f\x46\x49\x4c\x54\x45" + // 308
+	"\x52\x5f\x46\x4c\x41\x47\x5f\x4e" + // 310
+	"\x45\x57\x5f\x4c\x49\x53\x54\x45" + // 318
+	"\x4e\x45\x52\x29\x00" // 320

@@ -21,8 +21,9 @@
 // PR_SET_NO_NEW_PRIVS, the seccomp filter that traps bind, listen and
 // shutdown with SECCOMP_FILTER_FLAG_NEW_LISTENER, and one SEQPACKET
 // message on the takeover fd: "K" carrying the notification fd, or
-// "E<errno> <the call that failed>"; the exec goes on either way. Then it
-// writes its pid over the spare bytes (NUL-terminated) and execve()s path
+// "E<errno> <the call that failed>"; the exec goes on either way. An
+// empty path makes it the takeover's start-up probe: it exits 0 there,
+// having answered. Otherwise it writes its pid over the spare bytes (NUL-terminated) and execve()s path
 // with the rest. When execve fails it writes the errno in decimal to errfd
 // and exits 127 for ENOENT and ENOTDIR, 126 for any other (tini's codes,
 // and the Go shim's); unlike the Go shim it prints nothing to the app's
@@ -34,8 +35,7 @@
 // architecture without one gets no image, and the Go shim runs there.
 //
 // It must never do more than that contract: no parsing of the app's
-// environment, no allocation, no signal handling. The takeover's start-up
-// probe, which runs once, stays in the Go shim.
+// environment, no allocation, no signal handling.
 package execshim
 
 import "encoding/binary"

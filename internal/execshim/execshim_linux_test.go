@@ -308,6 +308,25 @@ func TestShimTakesOverTheAppsBind(t *testing.T) {
 	}
 }
 
+// With an empty path the shim is the takeover's start-up probe: it answers
+// and exits 0, executing nothing.
+func TestShimAsTheProbeAnswersAndExits0(t *testing.T) {
+	ch, err := takeover.NewChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, []string{"3:5", "", "probe"}, []string{execshim.PIDSlot}, ch.Child())
+	nfd, err := ch.Receive(10 * time.Second)
+	if err != nil {
+		r.wait(t)
+		t.Fatalf("the probe's answer: %v", err)
+	}
+	unix.Close(nfd)
+	if out, said, ws := r.wait(t); ws.ExitStatus() != 0 || said != "" || len(out) != 0 {
+		t.Errorf("exit %v, pipe said %q, output %q; want 0 and nothing else", ws, said, out)
+	}
+}
+
 // Where the filter cannot be installed, the shim says which call failed
 // and why, as the Go shim does, and the app runs anyway.
 func TestShimReportsATakeoverRefusalAndGoesOn(t *testing.T) {
