@@ -43,6 +43,12 @@ type Options struct {
 	// Interval is the safety sweep period; SIGCHLDs coalesce and may be
 	// missed. Default 1s.
 	Interval time.Duration
+	// BeforeStart, if set, runs before every Start's fork, outside the
+	// lock. Every child of the binary is started through Start, so the
+	// init passes earlysig.Wait here: no child exists before every
+	// signal is caught (DESIGN rule 2), and the set-up before the first
+	// child runs while the rare signals are still being registered.
+	BeforeStart func()
 }
 
 // Reaper owns wait4 for the whole process. Make one per process: two
@@ -78,6 +84,9 @@ func New(opts Options) *Reaper {
 // channel receives the child's Exit exactly once. It is safe to call from
 // any goroutine.
 func (r *Reaper) Start(start func() (int, error)) (int, <-chan Exit, error) {
+	if r.opts.BeforeStart != nil {
+		r.opts.BeforeStart()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pid, err := start()

@@ -141,3 +141,41 @@ func TestWaitNoChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BeforeStart runs before every start function, and a Start waits for it:
+// the init's way to keep every child from existing before every signal is
+// caught.
+func TestBeforeStartGatesEveryStart(t *testing.T) {
+	gate := make(chan struct{})
+	var calls int
+	r := startReaper(t, Options{BeforeStart: func() { calls++; <-gate }})
+	forked := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, ch, err := r.Start(func() (int, error) {
+			close(forked)
+			return spawn("true")()
+		})
+		if err == nil {
+			<-ch
+		}
+		done <- err
+	}()
+	select {
+	case <-forked:
+		t.Fatal("the child was started before BeforeStart returned")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ch, err := r.Start(spawn("true")); err != nil {
+		t.Fatal(err)
+	} else {
+		<-ch
+	}
+	if calls != 2 {
+		t.Errorf("BeforeStart ran %d times for 2 starts", calls)
+	}
+}

@@ -64,15 +64,19 @@ func serve(args []string, stderr io.Writer) int {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rp := reaper.New(reaper.Options{Orphan: func(e reaper.Exit) {
-		log.Debug("orphan reaped", "pid", e.Pid, "status", e.String())
-	}})
+	rp := reaper.New(reaper.Options{
+		Orphan: func(e reaper.Exit) {
+			log.Debug("orphan reaped", "pid", e.Pid, "status", e.String())
+		},
+		// Every catchable signal is caught before any child exists (the
+		// takeover probe included): every child starts through the
+		// reaper, and earlysig finishes the rarer signals in the
+		// background meanwhile, beside the package inits, the flag
+		// parsing and all the set-up below.
+		BeforeStart: earlysig.Wait,
+	})
 	go rp.Run(ctx)
 
-	// Every catchable signal is caught before any child exists (the
-	// takeover probe included): earlysig finishes the rarer ones in the
-	// background while the package inits and the flag parsing run.
-	earlysig.Wait()
 	opts := supervisor.Options{Config: cfg, Reaper: rp, Signals: earlysig.Incoming(), Logger: log}
 	// Metrics are served on the health listener only: without it the
 	// registry and its collectors are not built, and the supervisor
