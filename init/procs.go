@@ -49,7 +49,7 @@ func realProcs(r *reaper.Reaper, log *slog.Logger) procs {
 	// One exec shim choice for the whole init: the native shim's memfd is
 	// made once, and given up once for every app.
 	shim := &graceful.ExecShim{OnFallback: func(err error) {
-		log.Info("native exec shim unusable, apps with sockets start through the Go shim (about 10 ms more per start)", "err", err)
+		log.Info("native exec shim unusable, apps with sockets start through the Go shim (a Go runtime start more per start)", "err", err)
 	}}
 	return procs{
 		start: func(spec graceful.Spec) (int, <-chan reaper.Exit, error) {

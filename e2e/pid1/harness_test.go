@@ -172,6 +172,10 @@ type startOpts struct {
 	netOf  int
 	// control keeps the default control socket (the harness turns it off).
 	control bool
+	// With pid1: memfdNoexec sets vm.memfd_noexec to 2 in the new PID
+	// namespace (it is per namespace) before the init starts, as a host
+	// that forbids executable memfds would.
+	memfdNoexec bool
 }
 
 // start runs entrypoint with args; with pid1 it is PID 1 of a new PID
@@ -188,6 +192,10 @@ func start(t *testing.T, o startOpts, args ...string) *initProc {
 		if o.netOf > 0 {
 			// nsenter execs unshare: cmd's PID stays unshare's.
 			argv = append([]string{"nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", o.netOf)}, argv...)
+		}
+		if o.memfdNoexec {
+			// sh execs the init: it is still PID 1.
+			argv = append(argv, "sh", "-c", `echo 2 >/proc/sys/vm/memfd_noexec && exec "$0" "$@"`)
 		}
 		argv = append(argv, entrypointBin)
 		cmd = exec.Command(argv[0], append(argv[1:], args...)...)
@@ -343,6 +351,14 @@ func runRole(role string, args []string) int {
 		return 0
 	case "bad-init":
 		return badInit(args)
+	case "listen-pid":
+		// What the systemd protocol promises: LISTEN_PID is our pid.
+		fmt.Printf("generation=%s LISTEN_PID=%s pid=%d\n", os.Getenv("ENTRYPOINT_GENERATION"), os.Getenv("LISTEN_PID"), os.Getpid())
+		notifyReady()
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGTERM)
+		<-ch
+		return 0
 	case "ignore-term":
 		signal.Ignore(syscall.SIGTERM)
 		fmt.Println("ready")

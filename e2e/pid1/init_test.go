@@ -409,3 +409,44 @@ func TestWorkersGetTheDrainTime(t *testing.T) {
 		t.Fatalf("the worker was killed before it finished draining:\n%s", p.out.String())
 	}
 }
+
+// Every generation with sockets, and the takeover's probe, start through
+// the native exec shim; where the kernel will not execute a memfd
+// (vm.memfd_noexec=2, set in the test's own PID namespace), the init says
+// so once and uses the Go shim. Either way each generation, a hot swap's
+// included, gets its own pid as LISTEN_PID.
+func TestExecShimNativeOrFallback(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		noexec    bool
+		fallbacks int
+	}{
+		{"native", false, 0},
+		{"memfd_noexec=2", true, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sock := filepath.Join(t.TempDir(), "app.sock")
+			p := start(t, startOpts{pid1: true, memfdNoexec: c.noexec},
+				append([]string{"--listen", "unix:" + sock, "--readiness", "notify", "--"}, app("listen-pid")...)...)
+			for gen := 1; gen <= 2; gen++ {
+				line := p.out.wait(t, fmt.Sprintf("generation=%d ", gen), 10*time.Second)
+				var g, listenPID, pid int
+				if n, _ := fmt.Sscanf(line, "generation=%d LISTEN_PID=%d pid=%d", &g, &listenPID, &pid); n != 3 || listenPID != pid {
+					t.Errorf("generation %d printed %q: LISTEN_PID must be its own pid", gen, line)
+				}
+				if gen == 1 {
+					p.errOut.wait(t, "app ready", 10*time.Second)
+					p.signal(syscall.SIGUSR1)
+				}
+			}
+			p.errOut.wait(t, "reload done", 10*time.Second)
+			if n := p.errOut.count("native exec shim unusable"); n != c.fallbacks {
+				t.Errorf("%d lines say the native exec shim is unusable, want %d:\n%s", n, c.fallbacks, p.errOut.String())
+			}
+			p.signal(syscall.SIGTERM)
+			if code := p.wait(10 * time.Second); code != 0 {
+				t.Errorf("exit %d, want 0", code)
+			}
+		})
+	}
+}
