@@ -17,6 +17,9 @@ import (
 type ExecShim struct {
 	// OnFallback, if set, hears once why the native shim is not used.
 	OnFallback func(error)
+	// OnNative, if set, hears the pid of every generation Spawn started
+	// through the native shim.
+	OnNative func(pid int)
 
 	mu     sync.Mutex
 	opened bool

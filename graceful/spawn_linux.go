@@ -83,6 +83,9 @@ func Spawn(spec Spec) (int, error) {
 		}
 		return pid, goErr
 	}
+	if err == nil && native != nil && spec.Shim.OnNative != nil {
+		spec.Shim.OnNative(pid)
+	}
 	return pid, err
 }
 

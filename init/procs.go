@@ -48,9 +48,12 @@ type procs struct {
 func realProcs(r *reaper.Reaper, log *slog.Logger) procs {
 	// One exec shim choice for the whole init: the native shim's memfd is
 	// made once, and given up once for every app.
-	shim := &graceful.ExecShim{OnFallback: func(err error) {
-		log.Info("native exec shim unusable, apps with sockets start through the Go shim (a Go runtime start more per start)", "err", err)
-	}}
+	shim := &graceful.ExecShim{
+		OnFallback: func(err error) {
+			log.Info("native exec shim unusable, apps with sockets start through the Go shim (a Go runtime start more per start)", "err", err)
+		},
+		OnNative: func(pid int) { log.Debug("started through the native exec shim", "pid", pid) },
+	}
 	return procs{
 		start: func(spec graceful.Spec) (int, <-chan reaper.Exit, error) {
 			spec.Shim = shim

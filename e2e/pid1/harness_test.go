@@ -353,10 +353,11 @@ func runRole(role string, args []string) int {
 		return badInit(args)
 	case "listen-pid":
 		// What the systemd protocol promises: LISTEN_PID is our pid.
-		fmt.Printf("generation=%s LISTEN_PID=%s pid=%d\n", os.Getenv("ENTRYPOINT_GENERATION"), os.Getenv("LISTEN_PID"), os.Getpid())
-		notifyReady()
+		// SIGTERM is caught before READY=1, which lets the init send it.
 		ch := make(chan os.Signal, 1)
 		signal.Notify(ch, syscall.SIGTERM)
+		fmt.Printf("generation=%s LISTEN_PID=%s pid=%d\n", os.Getenv("ENTRYPOINT_GENERATION"), os.Getenv("LISTEN_PID"), os.Getpid())
+		notifyReady()
 		<-ch
 		return 0
 	case "ignore-term":

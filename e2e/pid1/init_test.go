@@ -427,7 +427,7 @@ func TestExecShimNativeOrFallback(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			sock := filepath.Join(t.TempDir(), "app.sock")
 			p := start(t, startOpts{pid1: true, memfdNoexec: c.noexec},
-				append([]string{"--listen", "unix:" + sock, "--readiness", "notify", "--"}, app("listen-pid")...)...)
+				append([]string{"--listen", "unix:" + sock, "--readiness", "notify", "--log-level", "debug", "--"}, app("listen-pid")...)...)
 			for gen := 1; gen <= 2; gen++ {
 				line := p.out.wait(t, fmt.Sprintf("generation=%d ", gen), 10*time.Second)
 				var g, listenPID, pid int
@@ -442,6 +442,13 @@ func TestExecShimNativeOrFallback(t *testing.T) {
 			p.errOut.wait(t, "reload done", 10*time.Second)
 			if n := p.errOut.count("native exec shim unusable"); n != c.fallbacks {
 				t.Errorf("%d lines say the native exec shim is unusable, want %d:\n%s", n, c.fallbacks, p.errOut.String())
+			}
+			want := 2
+			if c.noexec {
+				want = 0
+			}
+			if n := p.errOut.count("started through the native exec shim"); n != want {
+				t.Errorf("%d generations started through the native exec shim, want %d:\n%s", n, want, p.errOut.String())
 			}
 			p.signal(syscall.SIGTERM)
 			if code := p.wait(10 * time.Second); code != 0 {
