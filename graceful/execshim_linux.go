@@ -58,6 +58,29 @@ func (s *ExecShim) native() *os.File {
 	return img
 }
 
+// start runs f with the native shim's image img, or with nil (the Go
+// shim) when img is nil or executing the native one failed before anything
+// ran: a policy against memfd execution, or a fork that failed for a
+// reason of its own (a Dir that is gone, a passing EAGAIN), which the Go
+// shim then tells. Only a policy's refusal gives the native shim up. It
+// says whether the native shim started the process.
+func (s *ExecShim) start(img *os.File, f func(img *os.File) (int, error)) (pid int, native bool, err error) {
+	if img == nil {
+		pid, err = f(nil)
+		return pid, false, err
+	}
+	pid, err = f(img)
+	var nf *nativeForkErr
+	if !errors.As(err, &nf) {
+		return pid, err == nil, err
+	}
+	pid, err = f(nil)
+	if err == nil && refusedByPolicy(nf.err) {
+		s.giveUp(nf.err)
+	}
+	return pid, false, err
+}
+
 // giveUp stops using the native shim: executing it failed where the Go
 // shim succeeded.
 func (s *ExecShim) giveUp(err error) {

@@ -69,21 +69,8 @@ type Spec struct {
 // callback, so the reaper owns the exit status. Safe for concurrent use;
 // the files in spec must stay open until it returns.
 func Spawn(spec Spec) (int, error) {
-	native := spec.Shim.image(spec)
-	pid, err := spawn(spec, native)
-	var nf *nativeForkErr
-	if errors.As(err, &nf) {
-		// The native shim could not be executed (a policy against memfd
-		// execution), or the fork failed for a reason of its own (a Dir
-		// that is gone, a passing EAGAIN): the Go shim tells which, and
-		// only a policy's refusal gives the native shim up.
-		pid, goErr := spawn(spec, nil)
-		if goErr == nil && refusedByPolicy(nf.err) {
-			spec.Shim.giveUp(nf.err)
-		}
-		return pid, goErr
-	}
-	if err == nil && native != nil && spec.Shim.OnNative != nil {
+	pid, native, err := spec.Shim.start(spec.Shim.image(spec), func(img *os.File) (int, error) { return spawn(spec, img) })
+	if err == nil && native && spec.Shim.OnNative != nil {
 		spec.Shim.OnNative(pid)
 	}
 	return pid, err
@@ -252,19 +239,8 @@ func (s *Sockets) handoffEnv() []string {
 // falls back to the Go shim the same way. Call it inside reaper.Start's
 // callback, as Spawn.
 func SpawnProbe(child *os.File, sh *ExecShim) (int, error) {
-	if img := sh.native(); img != nil {
-		pid, err := spawnProbe(child, img)
-		var nf *nativeForkErr
-		if !errors.As(err, &nf) {
-			return pid, err
-		}
-		pid, goErr := spawnProbe(child, nil)
-		if goErr == nil && refusedByPolicy(nf.err) {
-			sh.giveUp(nf.err)
-		}
-		return pid, goErr
-	}
-	return spawnProbe(child, nil)
+	pid, _, err := sh.start(sh.native(), func(img *os.File) (int, error) { return spawnProbe(child, img) })
+	return pid, err
 }
 
 // spawnProbe is SpawnProbe through the native shim's image, or the Go
