@@ -29,9 +29,26 @@ CTR_SOCK=${CTR_SOCK:-$K8S_STATE/containerd/containerd.sock}
 export PATH=$PATH:$(go env GOPATH)/bin
 log() { echo "[e2e $(date +%T)] $*"; }
 
+# setup.sh is idempotent, but on a machine where it already ran, its bridge
+# check (`ip addr show | grep -q` under pipefail) fails about one time in
+# six: grep exits at the first match, ip dies of SIGPIPE writing its next
+# line, and the `ip addr add` that follows answers "Address already
+# assigned". That failure, and only that one, is worth another attempt.
+setup_k8s() {
+  local out attempt
+  out=$(mktemp)
+  for attempt in 1 2 3; do
+    if bash "$K8S_LOCAL/setup.sh" 2>&1 | tee "$out"; then rm -f "$out"; return 0; fi
+    if ! grep -q "Address already assigned" "$out"; then rm -f "$out"; return 1; fi
+    log "setup.sh tripped on its own bridge check (ip killed by SIGPIPE under pipefail); attempt $((attempt + 1))"
+  done
+  rm -f "$out"
+  return 1
+}
+
 if [ "${E2E_SKIP_SETUP:-0}" != 1 ]; then
   log "k8s-local: $K8S_LOCAL/setup.sh"
-  bash "$K8S_LOCAL/setup.sh"
+  setup_k8s
 fi
 kubectl get --raw /readyz >/dev/null
 
