@@ -81,7 +81,7 @@ go vet -tags e2e_docker ./e2e/docker/
 GOOS=darwin go build ./status/... ./health/... ./control/... ./cmd/entrypoint
 
 echo "== staticcheck $STATICCHECK_VERSION"
-if ! command -v staticcheck >/dev/null || ! staticcheck -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+if ! command -v staticcheck >/dev/null || ! grep -q "${STATICCHECK_VERSION#v}" <<<"$(staticcheck -version 2>/dev/null)"; then
   go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
 staticcheck ./...

@@ -19,7 +19,7 @@ fail_setup() { echo "e2e/docker: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 e2e/docker/engine.sh || fail_setup "no Docker engine (see $STATE/dockerd.log)"
 
 need=""
-dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need="$need busybox-static"
+grep -q 'ok installed' <<<"$(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null)" || need="$need busybox-static"
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || need="$need docker-compose"
 if [ -n "$need" ]; then
   echo "e2e/docker: apt-get install$need" >&2
