@@ -5,7 +5,9 @@
 //	go run ./bench [-quick] [-o report.md]
 //
 // Run it from the module root, as root on Linux: it builds ./cmd/entrypoint,
-// ./examples/app and ./examples/selfbind into a temporary directory,
+// ./examples/app, ./examples/selfbind and the start-up floors (an empty Go
+// binary, ./bench/goinit with and without its signals) into a temporary
+// directory,
 // installs tini, libserver-starter-perl and nginx (for the bind-takeover
 // section, -sections takeover) with apt-get when they are missing (a comparison
 // whose tool cannot be installed is skipped with a line saying so), runs

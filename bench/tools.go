@@ -23,6 +23,10 @@ type tools struct {
 	appErr      error
 	emptyGo     string // package main; func main(){}: the Go runtime's own start
 	emptyGoErr  error
+	goInit      string // ./bench/goinit: run the child, catch every signal first
+	goInitErr   error
+	goInitBare  string // the same built with -tags nosignals
+	goInitBErr  error
 	tini        string
 	tiniErr     error
 	startServer string
@@ -49,8 +53,11 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-func goBuild(ctx context.Context, root, out, pkg string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+// goBuild builds pkg as the image builds the init: static (CGO_ENABLED=0),
+// -trimpath; flags go before the package (-tags ...).
+func goBuild(ctx context.Context, root, out, pkg string, flags ...string) error {
+	args := append(append([]string{"build", "-trimpath", "-o", out}, flags...), pkg)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var stderr bytes.Buffer
@@ -129,6 +136,16 @@ func prepare(ctx context.Context, log *slog.Logger, install bool) (*tools, error
 	}
 	if t.emptyGo, t.emptyGoErr = buildEmptyGo(ctx, dir); t.emptyGoErr != nil {
 		log.Warn("empty Go binary unavailable", "err", t.emptyGoErr)
+	}
+	t.goInit = filepath.Join(dir, "goinit")
+	if t.goInitErr = goBuild(ctx, root, t.goInit, "./bench/goinit"); t.goInitErr != nil {
+		t.goInit = ""
+		log.Warn("goinit unavailable", "err", t.goInitErr)
+	}
+	t.goInitBare = filepath.Join(dir, "goinit-nosignals")
+	if t.goInitBErr = goBuild(ctx, root, t.goInitBare, "./bench/goinit", "-tags", "nosignals"); t.goInitBErr != nil {
+		t.goInitBare = ""
+		log.Warn("goinit -tags nosignals unavailable", "err", t.goInitBErr)
 	}
 	if t.tini, t.tiniErr = aptEnsure(ctx, log, "tini", "tini", install); t.tiniErr != nil {
 		log.Warn("tini unavailable", "err", t.tiniErr)
