@@ -64,7 +64,14 @@ img_ep=localhost/entrypoint:$tag
 img_demo=localhost/entrypoint-demo:$tag
 img_selfbind=localhost/selfbind:$tag
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The tags are this run's alone: nothing needs them afterwards, and on a
+# node that runs CI again and again they would pile up.
+cleanup() {
+  ctr --address "$CTR_SOCK" -n k8s.io images rm "$img_ep" "$img_demo" "$img_selfbind" >/dev/null 2>&1 || true
+  if command -v docker >/dev/null; then docker rmi "$img_ep" "$img_demo" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 load() { # tarball
   ctr --address "$CTR_SOCK" -n k8s.io images import "$1" >/dev/null
