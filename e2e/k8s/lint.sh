@@ -91,6 +91,8 @@ PY
     fi
   done
   kubectl delete namespace lint --wait=false >/dev/null 2>&1 || true
+elif [ "${E2E_REQUIRE_CLUSTER:-0}" = 1 ]; then
+  bad "kubectl --dry-run=server: no cluster answers at $KUBECONFIG (start it with ../shared/k8s-local/setup.sh or e2e/k8s/run.sh)"
 else
   echo "skip kubectl --dry-run=server: no cluster at $KUBECONFIG"
 fi
