@@ -30,6 +30,10 @@ func (a *app) watchLoop(ctx context.Context, w *watch.Watcher) <-chan watch.Chan
 	go func() {
 		base := w.Hash() // the content the app was last told about
 		delay := watchRetryMin
+		// A change made while nothing watched, found by the new
+		// watcher's hash; told once that watcher runs, so that status
+		// never shows a dead watch while its change swaps the app.
+		var missed *watch.Change
 		for {
 			errc := make(chan error, 1)
 			go func() { errc <- w.Run(ctx) }()
@@ -42,6 +46,14 @@ func (a *app) watchLoop(ctx context.Context, w *watch.Watcher) <-chan watch.Chan
 					started = nil
 					if a.watchOK() {
 						delay = watchRetryMin
+					}
+					if missed != nil {
+						select {
+						case out <- *missed:
+							base = missed.Hash
+						case <-ctx.Done():
+						}
+						missed = nil
 					}
 				case c, ok := <-changes:
 					if !ok {
@@ -75,15 +87,11 @@ func (a *app) watchLoop(ctx context.Context, w *watch.Watcher) <-chan watch.Chan
 					break
 				}
 			}
+			missed = nil
 			if h := w.Hash(); h != base {
 				// Changed while nothing watched: the new watcher hashed
-				// the content at New, so tell the app now.
-				select {
-				case out <- watch.Change{Hash: h, Previous: base, At: time.Now()}:
-					base = h
-				case <-ctx.Done():
-					return
-				}
+				// the content at New.
+				missed = &watch.Change{Hash: h, Previous: base, At: time.Now()}
 			}
 		}
 	}()
