@@ -32,7 +32,10 @@ func (a *app) watchLoop(ctx context.Context, w *watch.Watcher) <-chan watch.Chan
 		delay := watchRetryMin
 		// A change made while nothing watched, found by the new
 		// watcher's hash; told once that watcher runs, so that status
-		// never shows a dead watch while its change swaps the app.
+		// never shows a dead watch while its change swaps the app. The
+		// hash is taken before Run, which rehashes and reports what
+		// changed after New itself: read at Started, it could be that
+		// newer hash, and the app would be told of it twice.
 		var missed *watch.Change
 		for {
 			errc := make(chan error, 1)
